@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/schema"
+)
+
+func newVetCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "vet PATH...",
+		Short: "Validate scenarios against the schema and faultline's deeper checks",
+		Long: `vet loads scenarios and reports every problem as file:line:col: field.path: message.
+
+PATH is a directory (its CUE package and its .yaml/.yml/.json files; "DIR/..."
+for the tree below it), a .cue file, or a .yaml, .yml or .json file.
+
+A CUE file declares scenarios under "scenarios" with the schema:
+
+  package scenarios
+  import "faultline.dev/schema"
+  scenarios: schema.#Scenarios & {"checkout-jitter": {version: "1.0.0", ...}}
+
+A YAML or JSON file holds one scenario at its top level.
+
+Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
+		Example: `  faultline vet scenarios/
+  faultline vet ./...
+  faultline vet -o json scenarios/checkout-jitter.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
+			}
+			loaded, diags, err := schema.NewLoader().Load(cmd.Context(), args)
+			if err != nil {
+				return exitcode.With(exitcode.Aborted, err)
+			}
+			if output == "json" {
+				err = writeVetJSON(cmd.OutOrStdout(), loaded, diags)
+			} else {
+				err = writeVetText(cmd.OutOrStdout(), cmd.ErrOrStderr(), loaded, diags)
+			}
+			if err != nil {
+				return err
+			}
+			if len(diags) > 0 {
+				return exitcode.With(exitcode.Invalid, errSilent)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func writeVetText(stdout, stderr io.Writer, loaded []*schema.Loaded, diags schema.Diagnostics) error {
+	for _, d := range diags {
+		if _, err := fmt.Fprintln(stderr, d.String()); err != nil {
+			return err
+		}
+	}
+	for _, l := range loaded {
+		if _, err := fmt.Fprintf(stdout, "ok  %s@%s\t%s\n", l.Scenario.Name, l.Scenario.Version, l.File); err != nil {
+			return err
+		}
+	}
+	if len(diags) > 0 {
+		fmt.Fprintf(stderr, "%d problem(s)\n", len(diags))
+	}
+	return nil
+}
+
+type vetScenario struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	File    string `json:"file"`
+}
+
+type vetReport struct {
+	Valid     bool                `json:"valid"`
+	Scenarios []vetScenario       `json:"scenarios"`
+	Errors    []schema.Diagnostic `json:"errors"`
+}
+
+func writeVetJSON(w io.Writer, loaded []*schema.Loaded, diags schema.Diagnostics) error {
+	r := vetReport{Valid: len(diags) == 0, Scenarios: []vetScenario{}, Errors: []schema.Diagnostic{}}
+	for _, l := range loaded {
+		r.Scenarios = append(r.Scenarios, vetScenario{Name: l.Scenario.Name, Version: l.Scenario.Version, File: l.File})
+	}
+	r.Errors = append(r.Errors, diags...)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}

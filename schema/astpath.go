@@ -1,0 +1,123 @@
+package schema
+
+import (
+	"strconv"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
+)
+
+// posFinder finds where a field path is written in the user's own files,
+// by walking their syntax trees. CUE's error positions often point into the
+// schema (a missing required field points only there), so every diagnostic
+// is placed by following its path through the user's source instead.
+type posFinder struct {
+	files []*ast.File
+}
+
+// find returns the position of path in the user's files and how many path
+// elements matched. With a full match the position is the field's value
+// (for scalars) or its label (for structs and lists); with a partial match it
+// is the label of the deepest field that exists: where a missing field
+// belongs.
+func (pf posFinder) find(path []string) (token.Pos, int) {
+	best, bestDepth := token.NoPos, -1
+	for _, f := range pf.files {
+		pos, depth := findIn(f, path, 0)
+		if depth > bestDepth {
+			best, bestDepth = pos, depth
+		}
+	}
+	if bestDepth < 0 && len(pf.files) > 0 {
+		return pf.files[0].Pos(), 0
+	}
+	return best, bestDepth
+}
+
+// findIn searches node for path; depth counts the elements matched so far.
+func findIn(node ast.Node, path []string, depth int) (token.Pos, int) {
+	best, bestDepth := token.NoPos, -1
+	consider := func(p token.Pos, d int) {
+		if d > bestDepth && p.IsValid() {
+			best, bestDepth = p, d
+		}
+	}
+	switch n := node.(type) {
+	case *ast.File:
+		for _, d := range n.Decls {
+			consider(findIn(d, path, depth))
+		}
+	case *ast.StructLit:
+		for _, d := range n.Elts {
+			consider(findIn(d, path, depth))
+		}
+		if bestDepth < 0 {
+			consider(n.Pos(), depth)
+		}
+	case *ast.EmbedDecl:
+		consider(findIn(n.Expr, path, depth))
+	case *ast.ParenExpr:
+		consider(findIn(n.X, path, depth))
+	case *ast.BinaryExpr:
+		if n.Op == token.AND {
+			consider(findIn(n.X, path, depth))
+			consider(findIn(n.Y, path, depth))
+		}
+	case *ast.Field:
+		if len(path) == 0 || !labelIs(n.Label, path[0]) {
+			return token.NoPos, -1
+		}
+		if len(path) == 1 {
+			switch n.Value.(type) {
+			case *ast.StructLit, *ast.ListLit:
+				return n.Label.Pos(), depth + 1
+			}
+			if n.Value != nil && n.Value.Pos().IsValid() {
+				return n.Value.Pos(), depth + 1
+			}
+			return n.Label.Pos(), depth + 1
+		}
+		consider(n.Label.Pos(), depth+1)
+		consider(findIn(n.Value, path[1:], depth+1))
+	case *ast.ListLit:
+		if len(path) == 0 {
+			return token.NoPos, -1
+		}
+		i, err := strconv.Atoi(path[0])
+		if err != nil || i < 0 {
+			return token.NoPos, -1
+		}
+		k := 0
+		for _, e := range n.Elts {
+			if _, ok := e.(*ast.Ellipsis); ok {
+				continue
+			}
+			if k == i {
+				if len(path) == 1 {
+					return e.Pos(), depth + 1
+				}
+				consider(e.Pos(), depth+1)
+				consider(findIn(e, path[1:], depth+1))
+				break
+			}
+			k++
+		}
+	}
+	return best, bestDepth
+}
+
+// labelIs reports whether a field label names the path element.
+func labelIs(l ast.Label, name string) bool {
+	switch l := l.(type) {
+	case *ast.Ident:
+		return l.Name == name
+	case *ast.BasicLit:
+		if l.Kind != token.STRING {
+			return l.Value == name
+		}
+		s, err := literal.Unquote(l.Value)
+		return err == nil && s == name
+	}
+	return false
+}

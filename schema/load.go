@@ -1,0 +1,444 @@
+package schema
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+	cuejson "cuelang.org/go/encoding/json"
+	cueyaml "cuelang.org/go/encoding/yaml"
+)
+
+// Loaded is one scenario that passed validation.
+type Loaded struct {
+	// Scenario is the decoded scenario.
+	Scenario *Scenario
+	// File is the file that declares the scenario.
+	File string
+	// Value is the scenario unified with #Scenario.
+	Value cue.Value
+
+	prefix []string
+	pf     posFinder
+}
+
+// Pos returns where a field path of the scenario ("faults.jitter.duration")
+// is written in the user's file, as a diagnostic with the given message. The
+// compiler uses it to point its own findings back at the source.
+func (l *Loaded) Pos(fieldPath, msg string) Diagnostic {
+	var p []string
+	if fieldPath != "" {
+		p = strings.Split(fieldPath, ".")
+	}
+	return diagAt(l.pf, l.prefix, p, l.Scenario.Name, msg)
+}
+
+// Loader loads scenarios from CUE packages and YAML or JSON files, validates
+// them against the embedded schema and decodes them. A Loader is not safe
+// for concurrent use.
+type Loader struct {
+	ctx *cue.Context
+	def cue.Value // #Scenario of the embedded schema, built on first use
+}
+
+// NewLoader returns a Loader with a fresh CUE context.
+func NewLoader() *Loader { return &Loader{ctx: cuecontext.New()} }
+
+// Load loads every scenario found at the given paths: directories (a CUE
+// package and the YAML/JSON files in it; "dir/..." for the tree below),
+// .cue files, and .yaml/.yml/.json files. It returns the valid scenarios and
+// every problem found, each pointing into the user's files. Only a cancelled
+// context makes it return an error.
+func (l *Loader) Load(ctx context.Context, paths []string) ([]*Loaded, Diagnostics, error) {
+	units, diags := expand(paths)
+	var out []*Loaded
+	names := map[string]string{}
+	for _, u := range units {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		var got []*Loaded
+		var ds Diagnostics
+		switch u.kind {
+		case unitCUE:
+			got, ds = l.loadCUE(u)
+		default:
+			got, ds = l.loadData(u)
+		}
+		diags = append(diags, ds...)
+		for _, s := range got {
+			if prev, dup := names[s.Scenario.Name]; dup {
+				diags = append(diags, s.Pos("name", fmt.Sprintf("scenario %q is also declared in %s: names must be unique", s.Scenario.Name, prev)))
+				continue
+			}
+			names[s.Scenario.Name] = s.File
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Loaded) int { return strings.Compare(a.Scenario.Name, b.Scenario.Name) })
+	return out, diags.Sort(), nil
+}
+
+type unitKind int
+
+const (
+	unitCUE  unitKind = iota // a CUE package directory, or one .cue file
+	unitYAML                 // one YAML file
+	unitJSON                 // one JSON file
+)
+
+// unit is one thing to load: a CUE package or file, or one data file.
+type unit struct {
+	kind unitKind
+	dir  string // directory of the package or file
+	file string // the file, or "" for a whole CUE package directory
+}
+
+// expand turns the command-line paths into load units.
+func expand(paths []string) ([]unit, Diagnostics) {
+	var units []unit
+	var diags Diagnostics
+	for _, p := range paths {
+		recursive := false
+		if rest, ok := strings.CutSuffix(p, "/..."); ok {
+			p, recursive = rest, true
+			if p == "" || p == "." {
+				p = "."
+			}
+		} else if p == "..." {
+			p, recursive = ".", true
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			diags = append(diags, Diagnostic{File: p, Message: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))})
+			continue
+		}
+		if !st.IsDir() {
+			switch strings.ToLower(filepath.Ext(p)) {
+			case ".cue":
+				units = append(units, unit{kind: unitCUE, dir: filepath.Dir(p), file: p})
+			case ".yaml", ".yml":
+				units = append(units, unit{kind: unitYAML, dir: filepath.Dir(p), file: p})
+			case ".json":
+				units = append(units, unit{kind: unitJSON, dir: filepath.Dir(p), file: p})
+			default:
+				diags = append(diags, Diagnostic{File: p, Message: "not a scenario file: want .cue, .yaml, .yml or .json"})
+			}
+			continue
+		}
+		walkErr := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil {
+				diags = append(diags, Diagnostic{File: q, Message: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))})
+				return nil
+			}
+			if !d.IsDir() {
+				return nil
+			}
+			if q != p {
+				name := d.Name()
+				if !recursive || name == "cue.mod" || name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+					return filepath.SkipDir
+				}
+			}
+			units = append(units, dirUnits(q)...)
+			return nil
+		})
+		if walkErr != nil {
+			diags = append(diags, Diagnostic{File: p, Message: walkErr.Error()})
+		}
+	}
+	return units, diags
+}
+
+// dirUnits lists the load units of one directory: its CUE package, if it has
+// .cue files, and each YAML or JSON file.
+func dirUnits(dir string) []unit {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var units []unit
+	hasCUE := false
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		f := filepath.Join(dir, e.Name())
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".cue":
+			hasCUE = true
+		case ".yaml", ".yml":
+			units = append(units, unit{kind: unitYAML, dir: dir, file: f})
+		case ".json":
+			units = append(units, unit{kind: unitJSON, dir: dir, file: f})
+		}
+	}
+	if hasCUE {
+		units = append([]unit{{kind: unitCUE, dir: dir}}, units...)
+	}
+	return units
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// moduleRoot finds the CUE module root above dir (the directory holding
+// cue.mod/module.cue), or "" when there is none.
+func moduleRoot(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, "cue.mod", "module.cue")); err == nil && !st.IsDir() {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// loadCUE loads a CUE package (or a single .cue file) with the embedded
+// schema overlaid under cue.mod/pkg, in one load.Instances call so that the
+// schema is loaded once.
+func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
+	absDir, err := filepath.Abs(u.dir)
+	if err != nil {
+		return nil, Diagnostics{{File: u.dir, Message: err.Error()}}
+	}
+	root := moduleRoot(absDir)
+	var diags Diagnostics
+	overlay := map[string]load.Source{}
+	if root == "" {
+		root = absDir
+		overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromString("module: \"faultline.local/scenarios@v0\"\nlanguage: version: \"v0.17.0\"\n")
+	} else if d := staleVendored(root); d != nil {
+		diags = append(diags, *d)
+	}
+	vendorDir := filepath.Join(root, "cue.mod", "pkg", filepath.FromSlash(ImportPath))
+	entries, _ := fs.ReadDir(files, ".")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(files, e.Name())
+		overlay[filepath.Join(vendorDir, e.Name())] = load.FromBytes(b)
+	}
+	cfg := &load.Config{Dir: absDir, ModuleRoot: root, Overlay: overlay}
+	arg := "."
+	if u.file != "" {
+		arg = filepath.Base(u.file)
+	}
+	insts := load.Instances([]string{arg}, cfg)
+	if len(insts) != 1 {
+		return nil, append(diags, Diagnostic{File: displayDir(u), Message: "no CUE package found"})
+	}
+	inst := insts[0]
+	if inst.Err != nil {
+		return nil, append(diags, cueDiagnostics(inst.Err, posFinder{}, nil, "", displayDir(u))...)
+	}
+	pf := posFinder{files: userFiles(inst)}
+	v := l.ctx.BuildInstance(inst)
+	scenarios := v.LookupPath(cue.MakePath(cue.Str("scenarios")))
+	def := l.scenarioDef(inst)
+	if err := v.Err(); err != nil && !scenarios.Exists() {
+		return nil, append(diags, cueDiagnostics(err, pf, nil, "", displayDir(u))...)
+	}
+	if !scenarios.Exists() {
+		return nil, append(diags, Diagnostic{File: displayFile(pf, u), Line: 1, Column: 1,
+			Message: `no scenarios: declare them as  scenarios: schema.#Scenarios & {"my-scenario": {...}}  (import "faultline.dev/schema")`})
+	}
+	// Errors below scenarios are reported per scenario, all of them.
+	it, err := scenarios.Fields()
+	if err != nil {
+		if verr := v.Err(); verr != nil {
+			err = verr
+		}
+		return nil, append(diags, cueDiagnostics(err, pf, nil, "", displayDir(u))...)
+	}
+	var out []*Loaded
+	for it.Next() {
+		name := it.Selector().Unquoted()
+		sv := it.Value()
+		prefix := []string{"scenarios", name}
+		if sv.Allows(cue.Str("x-not-in-schema")) {
+			// Not constrained by schema.#Scenarios: apply the schema here,
+			// so that faultline checks it all the same.
+			sv = sv.Unify(def).FillPath(cue.MakePath(cue.Str("name")), name)
+		}
+		s, ds := l.finish(sv, pf, prefix, name)
+		diags = append(diags, ds...)
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, diags
+}
+
+// scenarioDef returns #Scenario from the schema package the instance
+// imports, or from a fresh build of the embedded schema.
+func (l *Loader) scenarioDef(inst *build.Instance) cue.Value {
+	for _, imp := range inst.Imports {
+		if imp.ImportPath == ImportPath {
+			return l.ctx.BuildInstance(imp).LookupPath(cue.ParsePath("#Scenario"))
+		}
+	}
+	return l.embeddedDef()
+}
+
+// embeddedDef returns #Scenario of the embedded schema, building it once.
+func (l *Loader) embeddedDef() cue.Value {
+	if !l.def.Exists() {
+		l.def = l.schemaValue().LookupPath(cue.ParsePath("#Scenario"))
+	}
+	return l.def
+}
+
+// schemaValue builds the embedded schema package on its own.
+func (l *Loader) schemaValue() cue.Value {
+	overlay := map[string]load.Source{}
+	const root = "/faultline-schema"
+	overlay[root+"/cue.mod/module.cue"] = load.FromString("module: \"" + Module + "\"\nlanguage: version: \"v0.17.0\"\n")
+	entries, _ := fs.ReadDir(files, ".")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(files, e.Name())
+		overlay[path.Join(root, e.Name())] = load.FromBytes(b)
+	}
+	insts := load.Instances([]string{"."}, &load.Config{Dir: root, ModuleRoot: root, Overlay: overlay})
+	return l.ctx.BuildInstance(insts[0])
+}
+
+// Schema returns the embedded schema package's value (#Scenario and its parts).
+func (l *Loader) Schema() cue.Value { return l.schemaValue() }
+
+// userFiles returns the instance's own files (not the schema's).
+func userFiles(inst *build.Instance) []*ast.File {
+	var out []*ast.File
+	for _, f := range inst.Files {
+		if !strings.Contains(filepath.ToSlash(f.Filename), "/cue.mod/") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func displayDir(u unit) string {
+	if u.file != "" {
+		return u.file
+	}
+	return u.dir
+}
+
+func displayFile(pf posFinder, u unit) string {
+	if len(pf.files) > 0 {
+		return relPath(pf.files[0].Filename)
+	}
+	return displayDir(u)
+}
+
+// loadData loads one YAML or JSON scenario file.
+func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
+	src, err := os.ReadFile(u.file)
+	if err != nil {
+		return nil, Diagnostics{{File: u.file, Message: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))}}
+	}
+	var f *ast.File
+	if u.kind == unitJSON {
+		expr, err := cuejson.Extract(u.file, src)
+		if err != nil {
+			return nil, cueDiagnostics(err, posFinder{}, nil, "", u.file)
+		}
+		f = &ast.File{Filename: u.file, Decls: []ast.Decl{&ast.EmbedDecl{Expr: expr}}}
+	} else {
+		if len(bytes.TrimSpace(src)) == 0 {
+			return nil, Diagnostics{{File: u.file, Message: "empty file: a YAML scenario holds one scenario (name, version, target, load, ...)"}}
+		}
+		f, err = cueyaml.Extract(u.file, src)
+		if err != nil {
+			return nil, cueDiagnostics(err, posFinder{}, nil, "", u.file)
+		}
+	}
+	pf := posFinder{files: []*ast.File{f}}
+	v := l.ctx.BuildFile(f)
+	if err := v.Err(); err != nil {
+		return nil, cueDiagnostics(err, pf, nil, "", u.file)
+	}
+	if k := v.IncompleteKind(); k != cue.StructKind {
+		return nil, Diagnostics{{File: u.file, Line: 1, Column: 1, Message: fmt.Sprintf("a scenario file holds one scenario as a mapping (name, version, target, load, ...), not a %v", k)}}
+	}
+	name, _ := v.LookupPath(cue.MakePath(cue.Str("name"))).String()
+	s, ds := l.finish(v.Unify(l.embeddedDef()), pf, nil, name)
+	if s == nil {
+		return nil, ds
+	}
+	return []*Loaded{s}, ds
+}
+
+// finish validates one scenario value, decodes it and runs the checks the
+// schema cannot express.
+func (l *Loader) finish(v cue.Value, pf posFinder, prefix []string, name string) (*Loaded, Diagnostics) {
+	file := ""
+	if pos, _ := pf.find(prefix); pos.IsValid() {
+		file = relPath(pos.Filename())
+	}
+	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
+		return nil, cueDiagnostics(err, pf, prefix, name, file, v)
+	}
+	var s Scenario
+	if err := v.Decode(&s); err != nil {
+		return nil, cueDiagnostics(err, pf, prefix, name, file)
+	}
+	ld := &Loaded{Scenario: &s, File: file, Value: v, prefix: prefix, pf: pf}
+	if ds := check(ld); len(ds) > 0 {
+		return nil, ds
+	}
+	return ld, nil
+}
+
+// relPath shortens an absolute file name to one relative to the working
+// directory, as a user typed it.
+func relPath(p string) string {
+	if !filepath.IsAbs(p) {
+		return p
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+// diagAt places a diagnostic for a field path (relative to the scenario) in
+// the user's files.
+func diagAt(pf posFinder, prefix, p []string, scenario, msg string) Diagnostic {
+	full := append(slices.Clone(prefix), p...)
+	pos, _ := pf.find(full)
+	d := Diagnostic{Scenario: scenario, Path: strings.Join(p, "."), Message: msg}
+	setPos(&d, pos)
+	return d
+}
+
+func setPos(d *Diagnostic, pos token.Pos) {
+	if pos.IsValid() {
+		d.File = relPath(pos.Filename())
+		d.Line = pos.Line()
+		d.Column = pos.Column()
+	}
+}

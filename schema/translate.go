@@ -1,0 +1,352 @@
+package schema
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+)
+
+// cueErr is one CUE error, its path made relative to the scenario.
+type cueErr struct {
+	rel       []string
+	format    string
+	args      []any
+	msg       string
+	positions []token.Pos
+	line, col int // when the error has no position but names a line
+}
+
+var lineMsgRE = regexp.MustCompile(`^(?:.*?:)?(?:line )?(\d+):(?:(\d+):)? ?(.*)$`)
+
+// cueDiagnostics turns CUE's errors into diagnostics in the user's terms:
+// positions in the user's files (also for missing fields), the schema's
+// internal rules (kind count, fault window) in words, one line for a wrong
+// enum value instead of one per alternative. prefix is the path of the
+// scenario in its file ("scenarios", name) or nil for a data file; v, when it
+// exists, is the scenario value, for suggestions.
+func cueDiagnostics(err error, pf posFinder, prefix []string, scenario, fallback string, v ...cue.Value) Diagnostics {
+	var errs []cueErr
+	for _, e := range cueerrors.Errors(err) {
+		p := e.Path()
+		rel := make([]string, 0, len(p))
+		for _, s := range p {
+			if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
+				s = u
+			}
+			rel = append(rel, s)
+		}
+		if len(rel) >= len(prefix) && slices.Equal(rel[:len(prefix)], prefix) {
+			rel = rel[len(prefix):]
+		}
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		ce := cueErr{rel: rel, format: format, args: args, msg: msg, positions: cueerrors.Positions(e)}
+		if msg == "" {
+			// YAML syntax errors carry their text, and line, only in Error().
+			ce.format, ce.args, ce.msg = "%s", nil, e.Error()
+			if m := lineMsgRE.FindStringSubmatch(ce.msg); m != nil {
+				ce.line, _ = strconv.Atoi(m[1])
+				ce.col, _ = strconv.Atoi(m[2])
+				ce.msg = m[3]
+			}
+		}
+		errs = append(errs, ce)
+	}
+
+	// A path with a visible error makes derived errors below its parent
+	// noise: an invalid kind block makes the kind count look empty, an
+	// invalid load makes the fault windows incomplete.
+	visible := map[string]bool{}
+	for _, e := range errs {
+		if hiddenAt(e.rel) < 0 && !strings.Contains(e.msg, "in empty disjunction") {
+			for i := 0; i <= len(e.rel); i++ {
+				visible[strings.Join(e.rel[:i], ".")] = true
+			}
+		}
+	}
+
+	var out Diagnostics
+	done := map[string]bool{}
+	for i, e := range errs {
+		key := strings.Join(e.rel, ".")
+		if strings.Contains(e.msg, "in empty disjunction") {
+			continue // the alternatives follow as their own errors
+		}
+		if h := hiddenAt(e.rel); h >= 0 {
+			owner := e.rel[:h]
+			if d, ok := hiddenRule(e, owner, visible, pf, prefix, scenario); ok {
+				out = append(out, d)
+			}
+			continue
+		}
+		if strings.HasPrefix(e.format, "conflicting values") && len(e.args) == 2 {
+			if done[key] {
+				continue
+			}
+			// Gather every alternative reported for the same path.
+			var alts []cueErr
+			for _, o := range errs[i:] {
+				if strings.Join(o.rel, ".") == key && strings.HasPrefix(o.format, "conflicting values") && len(o.args) == 2 {
+					alts = append(alts, o)
+				}
+			}
+			if len(alts) > 1 {
+				done[key] = true
+				out = append(out, place(pf, prefix, e.rel, scenario, fallback, e.positions, enumMessage(alts)))
+				continue
+			}
+		}
+		d := place(pf, prefix, e.rel, scenario, fallback, e.positions, humanize(e, v...))
+		if d.Line == 0 && e.line > 0 {
+			d.Line, d.Column = e.line, max(e.col, 1)
+		}
+		out = append(out, d)
+	}
+	// One problem per field: a bad duration also fails the schema's
+	// pattern, and the first message is the precise one.
+	seen := map[string]bool{}
+	kept := out[:0]
+	for _, d := range out {
+		k := d.Scenario + "\x00" + d.Path
+		if d.Path != "" && seen[k] {
+			continue
+		}
+		seen[k] = true
+		kept = append(kept, d)
+	}
+	return kept
+}
+
+// hiddenAt returns the index of the first hidden label in a path, or -1.
+func hiddenAt(p []string) int {
+	for i, s := range p {
+		if strings.HasPrefix(s, "_") {
+			return i
+		}
+	}
+	return -1
+}
+
+var boundRE = regexp.MustCompile(`invalid value (-?\d+) \(out of bound <=(-?\d+)\)`)
+
+// faultKinds lists the kind blocks of #Fault, in the schema's order.
+var faultKinds = []string{"networkDelay", "networkLoss", "networkDuplicate", "networkCorrupt", "networkBandwidth", "networkPartition", "ioLatency", "ioFault", "ioAttrOverride", "timeSkew", "cpuStress", "memoryStress", "podKill", "podFailure", "containerKill", "httpFault", "dnsFault"}
+
+// hiddenRule explains an error of one of the schema's hidden rules.
+func hiddenRule(e cueErr, owner []string, visible map[string]bool, pf posFinder, prefix []string, scenario string) (Diagnostic, bool) {
+	ownerKey := strings.Join(owner, ".")
+	// Derived from an error the user already sees?
+	for k := range visible {
+		if k != "" && (k == ownerKey || strings.HasPrefix(k, ownerKey+".")) && len(strings.Split(k, ".")) > len(owner) {
+			return Diagnostic{}, false
+		}
+	}
+	rule := e.rel[len(owner)]
+	switch {
+	case rule == "_faultKinds" && strings.Contains(e.msg, "MinItems"):
+		return diagAt(pf, prefix, owner, scenario,
+			"a fault needs exactly one kind block; add one of "+strings.Join(faultKinds, ", ")), true
+	case rule == "_faultKinds" && strings.Contains(e.msg, "MaxItems"):
+		var found []string
+		for _, k := range faultKinds {
+			if strings.Contains(e.msg, `"`+k+`"`) {
+				found = append(found, k)
+			}
+		}
+		return diagAt(pf, prefix, owner, scenario,
+			fmt.Sprintf("a fault has exactly one kind block, found %s: split it into one fault per kind", strings.Join(found, " and "))), true
+	case rule == "_name":
+		return diagAt(pf, prefix, owner, scenario, fmt.Sprintf("invalid fault name %q: want a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit", owner[len(owner)-1])), true
+	case rule == "_endNS":
+		if m := boundRE.FindStringSubmatch(e.msg); m != nil {
+			end, _ := strconv.ParseInt(m[1], 10, 64)
+			total, _ := strconv.ParseInt(m[2], 10, 64)
+			return diagAt(pf, prefix, append(slices.Clone(owner), "duration"), scenario,
+				fmt.Sprintf("the fault window ends at %s, after the load ends at %s: start the fault earlier, shorten it, or lengthen the load",
+					Duration(end), Duration(total))), true
+		}
+		return Diagnostic{}, false
+	}
+	// Other hidden values (the load's total length) only fail when a
+	// visible field failed; if none did, say what broke in plain words.
+	if len(visible) > 0 {
+		return Diagnostic{}, false
+	}
+	return diagAt(pf, prefix, owner, scenario, e.msg), true
+}
+
+// place positions a message for a scenario-relative path.
+func place(pf posFinder, prefix, rel []string, scenario, fallback string, positions []token.Pos, msg string) Diagnostic {
+	d := Diagnostic{Scenario: scenario, Path: strings.Join(rel, "."), Message: msg, File: fallback}
+	if len(pf.files) > 0 && (len(rel) > 0 || len(prefix) > 0) {
+		pos, depth := pf.find(append(slices.Clone(prefix), rel...))
+		if depth > 0 || (len(prefix) == 0 && pos.IsValid()) {
+			setPos(&d, pos)
+			return d
+		}
+		if len(prefix) == 0 {
+			// A field missing at the top of a data file: its first line.
+			d.File, d.Line, d.Column = relPath(pf.files[0].Filename), 1, 1
+			return d
+		}
+	}
+	// No path into the user's files (a syntax error): take CUE's first
+	// position outside the schema.
+	for _, p := range positions {
+		if p.IsValid() && !strings.Contains(p.Filename(), "/cue.mod/") && !strings.HasPrefix(p.Filename(), "/faultline-schema") {
+			setPos(&d, p)
+			return d
+		}
+	}
+	return d
+}
+
+// enumMessage says which of the listed alternatives a value should be.
+func enumMessage(alts []cueErr) string {
+	// The user's value is the operand common to every conflict.
+	count := map[string]int{}
+	var order []string
+	for _, a := range alts {
+		for _, x := range a.args {
+			s := fmt.Sprint(x)
+			if count[s] == 0 {
+				order = append(order, s)
+			}
+			count[s]++
+		}
+	}
+	got := ""
+	for _, s := range order {
+		if count[s] == len(alts) {
+			got = s
+			break
+		}
+	}
+	var want []string
+	for _, s := range order {
+		if s != got {
+			want = append(want, s)
+		}
+	}
+	slices.Sort(want)
+	return fmt.Sprintf("invalid value %s: want one of %s", got, strings.Join(want, ", "))
+}
+
+// patterns maps fragments of the schema's regular expressions to what they
+// ask for, so that a failed pattern reads as a request, not a regexp.
+var patterns = []struct{ fragment, want string }{
+	{`\\.(0|[1-9][0-9]*)\\.(0|`, "want a strict semantic version MAJOR.MINOR.PATCH such as 1.2.0 (no leading v)"},
+	{`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, "want a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit"},
+	{`^https?://`, "want an absolute http:// or https:// URL"},
+	{`!~"^[-+]?[0.]+`, "want a non-zero offset such as -5m or 2h"},
+	{`!~"^[0.]+`, "want a duration greater than zero"},
+	{`=~"^[0-9]"`, "want a non-negative duration such as 500ms or 1m30s"},
+	{`(B|KB|MB|GB`, "want a size such as 256MB or 1GiB"},
+	{`([1-9][0-9]?|100)%`, "want a size such as 256MB or 1GiB, or a percentage such as 50%"},
+	{`bps|kbps`, "want a rate such as 500kbps, 1mbps or 10gbps"},
+	{`=~"^/"`, "want an absolute path starting with /"},
+	{`^[A-Za-z_][A-Za-z0-9_]*$`, "want an environment variable name"},
+	{`^[!#$%&`, "want an HTTP header name"},
+	{`[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`, "want a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.'"},
+	{`[-a-z0-9.]*[a-z0-9])?/)?`, "want a Kubernetes label key such as app or example.com/tier"},
+}
+
+// humanize rewrites one CUE message in the user's terms.
+func humanize(e cueErr, v ...cue.Value) string {
+	switch {
+	case e.msg == "field is required but not present":
+		if len(e.rel) > 0 {
+			return fmt.Sprintf("missing required field %q", e.rel[len(e.rel)-1])
+		}
+	case e.msg == "field not allowed":
+		if len(e.rel) > 0 {
+			name := e.rel[len(e.rel)-1]
+			return fmt.Sprintf("unknown field %q%s", name, suggest(name, e.rel[:len(e.rel)-1], v...))
+		}
+	case strings.Contains(e.format, "(mismatched types") && len(e.args) == 4:
+		// One operand is the user's value, the other the schema's type.
+		got, want, gotKind := e.args[0], e.args[1], e.args[2]
+		if fmt.Sprint(got) == fmt.Sprint(gotKind) {
+			got, want, gotKind = e.args[1], e.args[0], e.args[3]
+		}
+		return fmt.Sprintf("wrong type: got %v %v, want %v", gotKind, got, want)
+	case strings.Contains(e.msg, "does not satisfy time.Duration"):
+		return fmt.Sprintf("invalid duration %v: want a Go duration such as 500ms, 30s or 1m30s", e.args[0])
+	case strings.HasPrefix(e.format, "invalid value %v (out of bound %") && len(e.args) == 2:
+		bound := fmt.Sprint(e.args[1])
+		for _, p := range patterns {
+			if strings.Contains(bound, p.fragment) {
+				return fmt.Sprintf("invalid value %v: %s", e.args[0], p.want)
+			}
+		}
+		return fmt.Sprintf("invalid value %v: want %s", e.args[0], bound)
+	}
+	return e.msg
+}
+
+// suggest proposes the closest field the schema allows at parent, if any is
+// close enough to be a typo.
+func suggest(name string, parent []string, v ...cue.Value) string {
+	if len(v) == 0 || !v[0].Exists() {
+		return ""
+	}
+	sels := make([]cue.Selector, len(parent))
+	for i, p := range parent {
+		if n, err := strconv.Atoi(p); err == nil {
+			sels[i] = cue.Index(n)
+		} else {
+			sels[i] = cue.Str(p)
+		}
+	}
+	pv := v[0].LookupPath(cue.MakePath(sels...))
+	it, err := pv.Fields(cue.Optional(true))
+	if err != nil {
+		return ""
+	}
+	best, bestD := "", 1+len(name)/3
+	var all []string
+	for it.Next() {
+		f := it.Selector().Unquoted()
+		if strings.HasPrefix(f, "_") || strings.HasPrefix(f, "#") || f == name {
+			continue
+		}
+		all = append(all, f)
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f)); d < bestD {
+			best, bestD = f, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(": did you mean %q?", best)
+	}
+	if len(all) > 0 && len(all) <= 20 {
+		return "; allowed: " + strings.Join(all, ", ")
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of two strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,425 @@
+package schema
+
+// The Go mirror of schema/scenario.cue. Field names and JSON tags follow the
+// CUE schema exactly; TestGoTypesMirrorSchema keeps the two in step. Optional
+// fields are pointers or omitempty so that an unset field stays unset.
+
+// Scenario mirrors #Scenario.
+type Scenario struct {
+	Name        string            `json:"name"`
+	Version     string            `json:"version"`
+	Description string            `json:"description,omitempty"`
+	Owner       string            `json:"owner,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Target      Target            `json:"target"`
+	Load        Load              `json:"load"`
+	Faults      map[string]Fault  `json:"faults,omitempty"`
+	SLOs        *SLOs             `json:"slos,omitempty"`
+	Baseline    *Baseline         `json:"baseline,omitempty"`
+	Guardrails  *Guardrails       `json:"guardrails,omitempty"`
+}
+
+// Target mirrors #Target.
+type Target struct {
+	URL        string            `json:"url"`
+	Kubernetes *KubernetesTarget `json:"kubernetes,omitempty"`
+	Metrics    string            `json:"metrics,omitempty"`
+	Local      *LocalTarget      `json:"local,omitempty"`
+}
+
+// KubernetesTarget mirrors #Target.kubernetes.
+type KubernetesTarget struct {
+	Namespace string            `json:"namespace"`
+	Selector  map[string]string `json:"selector"`
+}
+
+// LocalTarget mirrors #Target.local.
+type LocalTarget struct {
+	Command   []string          `json:"command"`
+	Env       map[string]string `json:"env,omitempty"`
+	Port      int               `json:"port,omitempty"`
+	Readiness string            `json:"readiness,omitempty"`
+}
+
+// Executor names.
+const (
+	ConstantArrivalRate = "constant-arrival-rate"
+	RampingArrivalRate  = "ramping-arrival-rate"
+	ConstantVUs         = "constant-vus"
+	RampingVUs          = "ramping-vus"
+	PerVUIterations     = "per-vu-iterations"
+	SharedIterations    = "shared-iterations"
+)
+
+// Load mirrors #Load.
+type Load struct {
+	Executor         string    `json:"executor"`
+	Rate             int       `json:"rate,omitempty"`
+	StartRate        *int      `json:"startRate,omitempty"`
+	TimeUnit         Duration  `json:"timeUnit,omitempty"`
+	Duration         Duration  `json:"duration,omitempty"`
+	Stages           []Stage   `json:"stages,omitempty"`
+	PreAllocatedVUs  int       `json:"preAllocatedVUs,omitempty"`
+	MaxVUs           int       `json:"maxVUs,omitempty"`
+	VUs              int       `json:"vus,omitempty"`
+	StartVUs         *int      `json:"startVUs,omitempty"`
+	Iterations       int       `json:"iterations,omitempty"`
+	MaxDuration      Duration  `json:"maxDuration,omitempty"`
+	GracefulStop     *Duration `json:"gracefulStop,omitempty"`
+	GracefulRampDown *Duration `json:"gracefulRampDown,omitempty"`
+	Parallelism      int       `json:"parallelism,omitempty"`
+	Requests         []Request `json:"requests"`
+}
+
+// Stage mirrors #Stage.
+type Stage struct {
+	Duration Duration `json:"duration"`
+	Target   int      `json:"target"`
+}
+
+// Request mirrors #Request.
+type Request struct {
+	Name    string            `json:"name,omitempty"`
+	Method  string            `json:"method,omitempty"`
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    *string           `json:"body,omitempty"`
+	Weight  int               `json:"weight,omitempty"`
+	Expect  *Expect           `json:"expect,omitempty"`
+}
+
+// Expect mirrors #Request.expect.
+type Expect struct {
+	Status       int      `json:"status,omitempty"`
+	BodyContains []string `json:"bodyContains,omitempty"`
+}
+
+// Modes.
+const (
+	ModeOne              = "one"
+	ModeAll              = "all"
+	ModeFixed            = "fixed"
+	ModeFixedPercent     = "fixed-percent"
+	ModeRandomMaxPercent = "random-max-percent"
+)
+
+// Selector mirrors #Selector.
+type Selector struct {
+	Namespace string            `json:"namespace,omitempty"`
+	Labels    map[string]string `json:"labels"`
+}
+
+// Fault mirrors #Fault. Exactly one of the kind fields is set.
+type Fault struct {
+	Start    Duration  `json:"start"`
+	Duration Duration  `json:"duration"`
+	Mode     string    `json:"mode,omitempty"`
+	Value    int       `json:"value,omitempty"`
+	Selector *Selector `json:"selector,omitempty"`
+
+	NetworkDelay     *NetworkDelay     `json:"networkDelay,omitempty"`
+	NetworkLoss      *NetworkLoss      `json:"networkLoss,omitempty"`
+	NetworkDuplicate *NetworkDuplicate `json:"networkDuplicate,omitempty"`
+	NetworkCorrupt   *NetworkCorrupt   `json:"networkCorrupt,omitempty"`
+	NetworkBandwidth *NetworkBandwidth `json:"networkBandwidth,omitempty"`
+	NetworkPartition *NetworkPartition `json:"networkPartition,omitempty"`
+	IOLatency        *IOLatency        `json:"ioLatency,omitempty"`
+	IOFault          *IOFault          `json:"ioFault,omitempty"`
+	IOAttrOverride   *IOAttrOverride   `json:"ioAttrOverride,omitempty"`
+	TimeSkew         *TimeSkew         `json:"timeSkew,omitempty"`
+	CPUStress        *CPUStress        `json:"cpuStress,omitempty"`
+	MemoryStress     *MemoryStress     `json:"memoryStress,omitempty"`
+	PodKill          *PodKill          `json:"podKill,omitempty"`
+	PodFailure       *PodFailure       `json:"podFailure,omitempty"`
+	ContainerKill    *ContainerKill    `json:"containerKill,omitempty"`
+	HTTPFault        *HTTPFault        `json:"httpFault,omitempty"`
+	DNSFault         *DNSFault         `json:"dnsFault,omitempty"`
+}
+
+// Kind names the fault's kind block ("networkDelay", "cpuStress", ...), or ""
+// when none is set.
+func (f *Fault) Kind() string {
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"networkDelay", f.NetworkDelay != nil},
+		{"networkLoss", f.NetworkLoss != nil},
+		{"networkDuplicate", f.NetworkDuplicate != nil},
+		{"networkCorrupt", f.NetworkCorrupt != nil},
+		{"networkBandwidth", f.NetworkBandwidth != nil},
+		{"networkPartition", f.NetworkPartition != nil},
+		{"ioLatency", f.IOLatency != nil},
+		{"ioFault", f.IOFault != nil},
+		{"ioAttrOverride", f.IOAttrOverride != nil},
+		{"timeSkew", f.TimeSkew != nil},
+		{"cpuStress", f.CPUStress != nil},
+		{"memoryStress", f.MemoryStress != nil},
+		{"podKill", f.PodKill != nil},
+		{"podFailure", f.PodFailure != nil},
+		{"containerKill", f.ContainerKill != nil},
+		{"httpFault", f.HTTPFault != nil},
+		{"dnsFault", f.DNSFault != nil},
+	} {
+		if k.set {
+			return k.name
+		}
+	}
+	return ""
+}
+
+// End is the end of the fault window, as an offset from the load start.
+func (f *Fault) End() Duration { return f.Start + f.Duration }
+
+// NetworkPeer mirrors #NetworkPeer.
+type NetworkPeer struct {
+	Selector *Selector `json:"selector,omitempty"`
+	Hosts    []string  `json:"hosts,omitempty"`
+}
+
+// Directions.
+const (
+	DirectionTo   = "to"
+	DirectionFrom = "from"
+	DirectionBoth = "both"
+)
+
+// NetworkDelay mirrors #NetworkDelay.
+type NetworkDelay struct {
+	Latency     Duration     `json:"latency"`
+	Jitter      Duration     `json:"jitter,omitempty"`
+	Correlation float64      `json:"correlation,omitempty"`
+	Direction   string       `json:"direction,omitempty"`
+	Peer        *NetworkPeer `json:"peer,omitempty"`
+}
+
+// NetworkLoss mirrors #NetworkLoss.
+type NetworkLoss struct {
+	Loss        float64      `json:"loss"`
+	Correlation float64      `json:"correlation,omitempty"`
+	Direction   string       `json:"direction,omitempty"`
+	Peer        *NetworkPeer `json:"peer,omitempty"`
+}
+
+// NetworkDuplicate mirrors #NetworkDuplicate.
+type NetworkDuplicate struct {
+	Duplicate   float64      `json:"duplicate"`
+	Correlation float64      `json:"correlation,omitempty"`
+	Direction   string       `json:"direction,omitempty"`
+	Peer        *NetworkPeer `json:"peer,omitempty"`
+}
+
+// NetworkCorrupt mirrors #NetworkCorrupt.
+type NetworkCorrupt struct {
+	Corrupt     float64      `json:"corrupt"`
+	Correlation float64      `json:"correlation,omitempty"`
+	Direction   string       `json:"direction,omitempty"`
+	Peer        *NetworkPeer `json:"peer,omitempty"`
+}
+
+// NetworkBandwidth mirrors #NetworkBandwidth.
+type NetworkBandwidth struct {
+	Rate      string       `json:"rate"`
+	Limit     int          `json:"limit"`
+	Buffer    int          `json:"buffer"`
+	Direction string       `json:"direction,omitempty"`
+	Peer      *NetworkPeer `json:"peer,omitempty"`
+}
+
+// NetworkPartition mirrors #NetworkPartition.
+type NetworkPartition struct {
+	Direction string       `json:"direction,omitempty"`
+	Peer      *NetworkPeer `json:"peer,omitempty"`
+}
+
+// IOTarget mirrors #IOTarget.
+type IOTarget struct {
+	VolumePath     string   `json:"volumePath"`
+	Path           string   `json:"path,omitempty"`
+	Methods        []string `json:"methods,omitempty"`
+	Percent        float64  `json:"percent,omitempty"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// IOLatency mirrors #IOLatency.
+type IOLatency struct {
+	IOTarget
+	Delay Duration `json:"delay"`
+}
+
+// IOFault mirrors #IOFault.
+type IOFault struct {
+	IOTarget
+	Errno int `json:"errno"`
+}
+
+// IOAttrOverride mirrors #IOAttrOverride.
+type IOAttrOverride struct {
+	IOTarget
+	Attr IOAttr `json:"attr"`
+}
+
+// IOAttr mirrors #IOAttrOverride.attr.
+type IOAttr struct {
+	Perm  *int `json:"perm,omitempty"`
+	Size  *int `json:"size,omitempty"`
+	NLink *int `json:"nlink,omitempty"`
+	UID   *int `json:"uid,omitempty"`
+	GID   *int `json:"gid,omitempty"`
+}
+
+// TimeSkew mirrors #TimeSkew.
+type TimeSkew struct {
+	Offset         Duration `json:"offset"`
+	ClockIDs       []string `json:"clockIds,omitempty"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// CPUStress mirrors #CPUStress.
+type CPUStress struct {
+	Workers        int      `json:"workers"`
+	Load           *float64 `json:"load,omitempty"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// MemoryStress mirrors #MemoryStress.
+type MemoryStress struct {
+	Workers        int      `json:"workers"`
+	Size           string   `json:"size"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// PodKill mirrors #PodKill.
+type PodKill struct {
+	GracePeriod int `json:"gracePeriod,omitempty"`
+}
+
+// PodFailure mirrors #PodFailure.
+type PodFailure struct{}
+
+// ContainerKill mirrors #ContainerKill.
+type ContainerKill struct {
+	ContainerNames []string `json:"containerNames"`
+}
+
+// HTTPFault mirrors #HTTPFault.
+type HTTPFault struct {
+	Target  string       `json:"target"`
+	Port    int          `json:"port"`
+	Path    string       `json:"path,omitempty"`
+	Method  string       `json:"method,omitempty"`
+	Code    int          `json:"code,omitempty"`
+	Abort   bool         `json:"abort,omitempty"`
+	Delay   Duration     `json:"delay,omitempty"`
+	Replace *HTTPReplace `json:"replace,omitempty"`
+}
+
+// HTTPReplace mirrors #HTTPFault.replace.
+type HTTPReplace struct {
+	Code    int               `json:"code,omitempty"`
+	Body    *string           `json:"body,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// DNSFault mirrors #DNSFault.
+type DNSFault struct {
+	Action         string   `json:"action"`
+	Patterns       []string `json:"patterns"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// Phases.
+const (
+	PhaseSteady   = "steady"
+	PhaseFault    = "fault"
+	PhaseRecovery = "recovery"
+)
+
+// SLOs mirrors #SLOs.
+type SLOs struct {
+	Steady   *PhaseSLO    `json:"steady,omitempty"`
+	Fault    *PhaseSLO    `json:"fault,omitempty"`
+	Recovery *RecoverySLO `json:"recovery,omitempty"`
+}
+
+// RecoverySLO mirrors #SLOs.recovery.
+type RecoverySLO struct {
+	PhaseSLO
+	Within Duration `json:"within,omitempty"`
+}
+
+// PhaseSLO mirrors #PhaseSLO.
+type PhaseSLO struct {
+	Latency       *LatencySLO  `json:"latency,omitempty"`
+	ErrorRate     *float64     `json:"errorRate,omitempty"`
+	Checks        *float64     `json:"checks,omitempty"`
+	Throughput    *float64     `json:"throughput,omitempty"`
+	Goroutines    *GaugeSLO    `json:"goroutines,omitempty"`
+	HeapInUse     *HeapSLO     `json:"heapInUse,omitempty"`
+	GCPause       *GCPauseSLO  `json:"gcPause,omitempty"`
+	SchedLatency  *SchedLatSLO `json:"schedLatency,omitempty"`
+	AbortOnBreach bool         `json:"abortOnBreach,omitempty"`
+}
+
+// LatencySLO mirrors #PhaseSLO.latency.
+type LatencySLO struct {
+	P50 Duration `json:"p50,omitempty"`
+	P90 Duration `json:"p90,omitempty"`
+	P95 Duration `json:"p95,omitempty"`
+	P99 Duration `json:"p99,omitempty"`
+	Avg Duration `json:"avg,omitempty"`
+	Max Duration `json:"max,omitempty"`
+}
+
+// GaugeSLO mirrors #GaugeSLO.
+type GaugeSLO struct {
+	Max        int      `json:"max,omitempty"`
+	OverSteady *float64 `json:"overSteady,omitempty"`
+}
+
+// HeapSLO mirrors #PhaseSLO.heapInUse.
+type HeapSLO struct {
+	Max        Size     `json:"max,omitempty"`
+	OverSteady *float64 `json:"overSteady,omitempty"`
+}
+
+// GCPauseSLO mirrors #PhaseSLO.gcPause.
+type GCPauseSLO struct {
+	P99 Duration `json:"p99,omitempty"`
+	Max Duration `json:"max,omitempty"`
+}
+
+// SchedLatSLO mirrors #PhaseSLO.schedLatency.
+type SchedLatSLO struct {
+	P99 Duration `json:"p99,omitempty"`
+}
+
+// Tolerance mirrors #Tolerance.
+type Tolerance struct {
+	Relative *float64 `json:"relative,omitempty"`
+	Absolute *float64 `json:"absolute,omitempty"`
+}
+
+// Baseline mirrors #Baseline.
+type Baseline struct {
+	Default  *Tolerance           `json:"default,omitempty"`
+	Steady   map[string]Tolerance `json:"steady,omitempty"`
+	Fault    map[string]Tolerance `json:"fault,omitempty"`
+	Recovery map[string]Tolerance `json:"recovery,omitempty"`
+}
+
+// Guardrails mirrors #Guardrails.
+type Guardrails struct {
+	AllowedNamespaces []string     `json:"allowedNamespaces,omitempty"`
+	MaxBlastRadius    float64      `json:"maxBlastRadius,omitempty"`
+	HealthCheck       *HealthCheck `json:"healthCheck,omitempty"`
+}
+
+// HealthCheck mirrors #Guardrails.healthCheck.
+type HealthCheck struct {
+	URL              string   `json:"url"`
+	Status           int      `json:"status,omitempty"`
+	Interval         Duration `json:"interval,omitempty"`
+	Timeout          Duration `json:"timeout,omitempty"`
+	FailureThreshold int      `json:"failureThreshold,omitempty"`
+}
