@@ -16,6 +16,67 @@ type posFinder struct {
 	files []*ast.File
 }
 
+// byScenario indexes the files by the scenario names they declare under
+// "scenarios", so that each scenario's lookups walk only its own files.
+func (pf posFinder) byScenario() map[string]posFinder {
+	out := map[string]posFinder{}
+	for _, f := range pf.files {
+		seen := map[string]bool{}
+		for _, name := range labelsUnder(f, "scenarios") {
+			if !seen[name] {
+				seen[name] = true
+				out[name] = posFinder{files: append(out[name].files, f)}
+			}
+		}
+	}
+	return out
+}
+
+// labelsUnder lists the field labels of the struct(s) at top-level field
+// name in a node.
+func labelsUnder(node ast.Node, name string) []string {
+	var out []string
+	var collect func(n ast.Node, depth int)
+	collect = func(n ast.Node, depth int) {
+		switch n := n.(type) {
+		case *ast.File:
+			for _, d := range n.Decls {
+				collect(d, depth)
+			}
+		case *ast.StructLit:
+			for _, d := range n.Elts {
+				collect(d, depth)
+			}
+		case *ast.EmbedDecl:
+			collect(n.Expr, depth)
+		case *ast.ParenExpr:
+			collect(n.X, depth)
+		case *ast.BinaryExpr:
+			if n.Op == token.AND {
+				collect(n.X, depth)
+				collect(n.Y, depth)
+			}
+		case *ast.Field:
+			if depth == 0 {
+				if labelIs(n.Label, name) {
+					collect(n.Value, 1)
+				}
+				return
+			}
+			switch l := n.Label.(type) {
+			case *ast.Ident:
+				out = append(out, l.Name)
+			case *ast.BasicLit:
+				if s, err := literal.Unquote(l.Value); err == nil {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	collect(node, 0)
+	return out
+}
+
 // find returns the position of path in the user's files and how many path
 // elements matched. With a full match the position is the field's value
 // (for scalars) or its label (for structs and lists); with a partial match it

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -271,16 +272,21 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 		return nil, append(diags, cueDiagnostics(err, pf, nil, "", displayDir(u))...)
 	}
 	var out []*Loaded
+	index := pf.byScenario()
 	for it.Next() {
 		name := it.Selector().Unquoted()
 		sv := it.Value()
+		spf, ok := index[name]
+		if !ok {
+			spf = pf // declared in a way the index does not follow
+		}
 		prefix := []string{"scenarios", name}
 		if sv.Allows(cue.Str("x-not-in-schema")) {
 			// Not constrained by schema.#Scenarios: apply the schema here,
 			// so that faultline checks it all the same.
 			sv = sv.Unify(def).FillPath(cue.MakePath(cue.Str("name")), name)
 		}
-		s, ds := l.finish(sv, pf, prefix, name)
+		s, ds := l.finish(sv, spf, prefix, name)
 		diags = append(diags, ds...)
 		if s != nil {
 			out = append(out, s)
@@ -398,8 +404,14 @@ func (l *Loader) finish(v cue.Value, pf posFinder, prefix []string, name string)
 	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
 		return nil, cueDiagnostics(err, pf, prefix, name, file, v)
 	}
+	// Exporting to JSON and decoding that is several times faster than
+	// Value.Decode on large inputs.
 	var s Scenario
-	if err := v.Decode(&s); err != nil {
+	b, err := v.MarshalJSON()
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err != nil {
 		return nil, cueDiagnostics(err, pf, prefix, name, file)
 	}
 	ld := &Loaded{Scenario: &s, File: file, Value: v, prefix: prefix, pf: pf}

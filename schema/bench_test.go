@@ -1,0 +1,105 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeScenarios writes n distinct CUE scenarios, one per file, into one
+// package in dir, with the schema vendored so the official cue can vet them.
+func writeScenarios(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	if _, err := Vendor(dir); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		src := fmt.Sprintf(`package scenarios
+
+import "faultline.dev/schema"
+
+scenarios: schema.#Scenarios & {
+	"gen-%03d": {
+		version: "1.%d.0"
+		target: {url: "http://127.0.0.1:18080", kubernetes: {namespace: "shop", selector: app: "svc-%d"}}
+		load: {
+			executor:        "constant-arrival-rate"
+			rate:            %d
+			duration:        "2m"
+			preAllocatedVUs: 10
+			maxVUs:          50
+			requests: [{path: "/a", weight: 2, expect: status: 200}, {path: "/b", method: "POST", body: "{}"}]
+		}
+		faults: {
+			delay: {start: "20s", duration: "30s", mode: "fixed-percent", value: 50, networkDelay: {latency: "%dms", jitter: "10ms", correlation: 25}}
+			cpu: {start: "60s", duration: "20s", cpuStress: {workers: 2, load: 80}}
+		}
+		slos: {
+			steady: latency: p99: "300ms"
+			fault: {latency: p99: "1s", errorRate: 1}
+			recovery: {within: "10s", goroutines: overSteady: 20}
+		}
+	}
+}
+`, i, i, i, 10+i, 100+i)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("s%03d.cue", i)), []byte(src), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVetVsCueVet vets 500 generated scenarios with `faultline vet` and
+// with the official `cue vet -c` (pinned as `go tool cue`), both as processes,
+// alternating in one run, and reports the ratio faultline/cue (goal <= 1.0).
+func BenchmarkVetVsCueVet(b *testing.B) {
+	dir := b.TempDir()
+	writeScenarios(b, dir, 500)
+	bin := filepath.Join(b.TempDir(), "faultline")
+	if out, err := exec.Command("go", "build", "-o", bin, "faultline.dev/faultline/cmd/faultline").CombinedOutput(); err != nil {
+		b.Fatalf("building faultline: %v\n%s", err, out)
+	}
+	cueOut, err := exec.Command("go", "tool", "-n", "cue").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cue := strings.TrimSpace(string(cueOut))
+	run := func(name string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return time.Since(start)
+	}
+	// Warm the page cache and both binaries once.
+	run(bin, "vet", ".")
+	run(cue, "vet", "-c", "./...")
+	var fl, cv time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fl += run(bin, "vet", ".")
+		cv += run(cue, "vet", "-c", "./...")
+	}
+	b.ReportMetric(float64(fl.Milliseconds())/float64(b.N), "faultline-ms")
+	b.ReportMetric(float64(cv.Milliseconds())/float64(b.N), "cuevet-ms")
+	b.ReportMetric(float64(fl)/float64(cv), "ratio")
+}
+
+// BenchmarkLoad500 is the in-process cost of loading and validating 500
+// scenarios (no process start).
+func BenchmarkLoad500(b *testing.B) {
+	dir := b.TempDir()
+	writeScenarios(b, dir, 500)
+	for i := 0; i < b.N; i++ {
+		loaded, diags, err := NewLoader().Load(context.Background(), []string{dir})
+		if err != nil || len(diags) > 0 || len(loaded) != 500 {
+			b.Fatalf("loaded %d, diags %v, err %v", len(loaded), diags, err)
+		}
+	}
+}
