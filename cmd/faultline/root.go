@@ -60,11 +60,13 @@ Exit codes:
 		return usageError{err}
 	})
 	root.AddCommand(
-		newVersionCmd(),
+		withVersionCheck(newVersionCmd()),
 		newVetCmd(),
 		newSchemaCmd(),
 		newListCmd(),
 		newK6Cmd(),
+		newCompileCmd(),
+		newPlanCmd(),
 	)
 	return root
 }
