@@ -81,6 +81,11 @@ const ScenarioName = "load"
 // script's handleSummary also write its JSON summary to that path.
 const SummaryEnv = "FAULTLINE_SUMMARY"
 
+// TargetEnv names the environment variable that, when set, replaces
+// target.url as the base of every request (the runner points the load at
+// its fault injector this way).
+const TargetEnv = "FAULTLINE_TARGET_URL"
+
 // GracePhase is the phase tag of requests in the recovery phase before its
 // judgeFrom (slos.recovery.within): they count against no threshold.
 const GracePhase = "recovery-grace"

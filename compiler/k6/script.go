@@ -12,6 +12,7 @@ type request struct {
 	Name    string            `json:"name"`
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`
+	Path    string            `json:"path"`
 	Headers map[string]string `json:"headers"`
 	Body    *string           `json:"body"`
 	Weight  int               `json:"weight"`
@@ -28,6 +29,7 @@ type timelineData struct {
 	Version    string      `json:"version"`
 	LoadEnd    float64     `json:"loadEnd"`
 	SummaryEnv string      `json:"summaryEnv"`
+	TargetEnv  string      `json:"targetEnv"`
 	Segments   []segment   `json:"segments"`
 	Phases     []phaseInfo `json:"phases"`
 }
@@ -37,7 +39,7 @@ func (c *compilation) requests() []request {
 	out := make([]request, 0, len(c.s.Load.Requests))
 	for _, r := range c.s.Load.Requests {
 		q := request{
-			Name: r.Name, Method: r.Method, URL: base + r.Path, Headers: r.Headers,
+			Name: r.Name, Method: r.Method, URL: base + r.Path, Path: r.Path, Headers: r.Headers,
 			Body: r.Body, Weight: r.Weight, BodyContains: []string{},
 		}
 		if q.Method == "" {
@@ -77,7 +79,7 @@ func (c *compilation) script(optionsJSON []byte) ([]byte, error) {
 		return nil, fmt.Errorf("k6: scenario %s: encoding requests: %w", c.p.Scenario, err)
 	}
 	tl, err := marshalJS(timelineData{
-		Scenario: c.p.Scenario, Version: c.p.Version, LoadEnd: ms(c.p.LoadEnd), SummaryEnv: SummaryEnv,
+		Scenario: c.p.Scenario, Version: c.p.Version, LoadEnd: ms(c.p.LoadEnd), SummaryEnv: SummaryEnv, TargetEnv: TargetEnv,
 		Segments: c.segments, Phases: c.phases,
 	}, "  ")
 	if err != nil {
@@ -162,11 +164,16 @@ function pick() {
   return prepared[prepared.length - 1];
 }
 
+// base overrides target.url when the runner sends the load elsewhere (the
+// local backend's fault injector); the request paths stay the scenario's.
+const base = (__ENV[timeline.targetEnv] || '').replace(/\/+$/, '');
+
 export default function () {
   const seg = segmentAt(Date.now() - exec.scenario.startTime);
   const p = pick();
   const params = Object.assign({}, p.params, { tags: { name: p.req.name, phase: seg.phase, fault: seg.fault } });
-  const res = http.request(p.req.method, p.req.url, p.req.body, params);
+  const url = base ? base + p.req.path : p.req.url;
+  const res = http.request(p.req.method, url, p.req.body, params);
   check(res, p.checks, { phase: seg.phase, fault: seg.fault });
 }
 

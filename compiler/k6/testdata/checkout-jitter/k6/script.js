@@ -70,6 +70,7 @@ const timeline = {
   "version": "1.0.0",
   "loadEnd": 60000,
   "summaryEnv": "FAULTLINE_SUMMARY",
+  "targetEnv": "FAULTLINE_TARGET_URL",
   "segments": [
     {
       "start": 0,
@@ -182,6 +183,7 @@ const requests = [
     "name": "checkout",
     "method": "POST",
     "url": "http://127.0.0.1:18080/checkout",
+    "path": "/checkout",
     "headers": {
       "Content-Type": "application/json"
     },
@@ -197,6 +199,7 @@ const requests = [
     "name": "catalog",
     "method": "GET",
     "url": "http://127.0.0.1:18080/catalog",
+    "path": "/catalog",
     "headers": {},
     "body": null,
     "weight": 4,
@@ -253,11 +256,16 @@ function pick() {
   return prepared[prepared.length - 1];
 }
 
+// base overrides target.url when the runner sends the load elsewhere (the
+// local backend's fault injector); the request paths stay the scenario's.
+const base = (__ENV[timeline.targetEnv] || '').replace(/\/+$/, '');
+
 export default function () {
   const seg = segmentAt(Date.now() - exec.scenario.startTime);
   const p = pick();
   const params = Object.assign({}, p.params, { tags: { name: p.req.name, phase: seg.phase, fault: seg.fault } });
-  const res = http.request(p.req.method, p.req.url, p.req.body, params);
+  const url = base ? base + p.req.path : p.req.url;
+  const res = http.request(p.req.method, url, p.req.body, params);
   check(res, p.checks, { phase: seg.phase, fault: seg.fault });
 }
 
