@@ -66,7 +66,9 @@ Exit codes:
 		newListCmd(),
 		newK6Cmd(),
 		newCompileCmd(),
+		newRunCmd(),
 		newPlanCmd(),
+		newDemoTargetCmd(),
 	)
 	return root
 }

@@ -11,6 +11,8 @@ import (
 
 	k6cmd "go.k6.io/k6/cmd"
 	"go.k6.io/k6/cmd/state"
+
+	"faultline.dev/faultline/runner/k6out"
 )
 
 // Defaults are the environment variables Main sets when the user has not set
@@ -35,6 +37,7 @@ const Name = "k6"
 // --no-usage-report works as in k6.
 func Main(args []string) {
 	Prepare(args)
+	k6out.Register() // --out faultline=ADDR: samples to the runner
 	k6cmd.Execute()
 	// Execute ends in os.Exit; this is a guard should that ever change.
 	os.Exit(0)

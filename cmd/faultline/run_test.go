@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/runner"
+)
+
+// freeLoopbackPort returns a port nothing listens on right now.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runScenario writes a 9-second local scenario against a demo target that
+// faultline starts itself on a free loopback port: steady [0,3s), fault
+// [3s,6s), recovery [6s,9s).
+func runScenario(t *testing.T, faults, slos string) (dir string, port int) {
+	t.Helper()
+	dir = t.TempDir()
+	port = freeLoopbackPort(t)
+	src := fmt.Sprintf(`name: run-test
+version: 1.0.0
+target:
+  url: http://127.0.0.1:%[1]d
+  metrics: http://127.0.0.1:%[1]d/metrics
+  local:
+    command: [faultline, demo-target, --listen, "127.0.0.1:%[1]d"]
+    readiness: /healthz
+load:
+  executor: constant-arrival-rate
+  rate: 40
+  duration: 9s
+  preAllocatedVUs: 10
+  maxVUs: 40
+  requests:
+    - {name: catalog, path: /catalog, expect: {status: 200}}
+faults:
+%[2]s
+slos:
+%[3]s
+`, port, faults, slos)
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, port
+}
+
+const delayFault = `  delay:
+    start: 3s
+    duration: 3s
+    mode: all
+    networkDelay: {latency: 100ms}`
+
+func readResults(t *testing.T, dir string) *runner.Result {
+	t.Helper()
+	r, err := runner.ReadResult(filepath.Join(dir, "report", runner.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRunVerdicts: a fault-phase SLO deliberately too tight fails on exactly
+// that SLO; a relaxed one passes. Real load (embedded k6), real injector,
+// real demo target, all on loopback.
+func TestRunVerdicts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load for 10s")
+	}
+	cases := []struct {
+		name     string
+		faultP99 string
+		code     int
+		failed   []string
+	}{
+		{"tight", "50ms", exitcode.SLOBreach, []string{"fault latency.p99"}},
+		{"relaxed", "600ms", exitcode.OK, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			slos := fmt.Sprintf("  steady: {latency: {p99: 80ms}, errorRate: 1}\n  fault: {latency: {p99: %s}, errorRate: 1}\n  recovery: {within: 1s, latency: {p99: 80ms}, errorRate: 1}", tc.faultP99)
+			dir, _ := runScenario(t, delayFault, slos)
+			cmd := exec.Command(binary, "run", filepath.Join(dir, "scenario.yaml"), "--report-dir", filepath.Join(dir, "report"), "--quiet")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			_ = cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out.String())
+			}
+			r := readResults(t, dir)
+			var failed []string
+			for _, s := range r.SLOs {
+				if s.Status != runner.StatusPass {
+					failed = append(failed, s.Phase+" "+s.SLO)
+				}
+			}
+			if strings.Join(failed, ",") != strings.Join(tc.failed, ",") {
+				t.Errorf("failed SLOs %v, want %v\n%s", failed, tc.failed, out.String())
+			}
+			if len(r.Faults) != 1 || r.Faults[0].Effective != "yes" {
+				t.Errorf("the delay fault: %+v", r.Faults)
+			}
+			if w := r.Faults[0]; w.StartOffset < 2.9 || w.StartOffset > 3.2 || w.EndOffset < 5.9 || w.EndOffset > 6.2 {
+				t.Errorf("actual window %.2f-%.2fs, planned 3-6s", w.StartOffset, w.EndOffset)
+			}
+			for _, p := range r.Phases {
+				if p.Requests == 0 {
+					t.Errorf("phase %s has no requests", p.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSIGINT interrupts runs at several moments: every time the verdict
+// is aborted (never pass), no child process is left, the target's and the
+// injector's ports are free again, and the faults were recovered.
+func TestRunSIGINT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	faults := delayFault + `
+  burn:
+    start: 3s
+    duration: 3s
+    cpuStress: {workers: 1, load: 50}
+  freeze:
+    start: 3.5s
+    duration: 1s
+    podFailure: {}`
+	slos := "  fault: {errorRate: 100}"
+	for _, at := range []time.Duration{300 * time.Millisecond, 2 * time.Second, 4 * time.Second, 7500 * time.Millisecond} {
+		t.Run(at.String(), func(t *testing.T) {
+			t.Parallel()
+			dir, port := runScenario(t, faults, slos)
+			report := filepath.Join(dir, "report")
+			cmd := exec.Command(binary, "run", filepath.Join(dir, "scenario.yaml"), "--report-dir", report)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The load starts after the target is ready: wait for it, so
+			// that the moment is measured on the run's own clock.
+			started := time.Now()
+			if at > time.Second {
+				deadline := time.Now().Add(30 * time.Second)
+				for !strings.Contains(out.String(), "load started") && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				started = time.Now()
+			}
+			time.Sleep(time.Until(started.Add(at)))
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			begin := time.Now()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("faultline did not exit within 60s of SIGINT:\n%s", out.String())
+			}
+			t.Logf("exited %s after SIGINT", time.Since(begin).Round(time.Millisecond))
+			if code := cmd.ProcessState.ExitCode(); code != exitcode.Aborted {
+				t.Errorf("exit %d, want %d (aborted):\n%s", code, exitcode.Aborted, out.String())
+			}
+			r, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+			if err != nil {
+				t.Fatalf("no results after SIGINT: %v\n%s", err, out.String())
+			}
+			if r.Verdict != runner.VerdictAborted {
+				t.Errorf("verdict %s (%s), want aborted", r.Verdict, r.Reason)
+			}
+			for _, w := range r.Faults {
+				if !w.End.IsZero() || w.StartOffset == 0 {
+					continue
+				}
+			}
+			// No child left: nothing on this machine still runs with the
+			// run's port or report directory in its command line.
+			if left := processesMatching(fmt.Sprint(port), report); len(left) > 0 {
+				t.Errorf("processes left after the run: %v", left)
+			}
+			// The ports are free again.
+			for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), strings.TrimPrefix(r.LoadURL, "http://")} {
+				if addr == "" {
+					continue
+				}
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Errorf("port %s still taken after the run: %v", addr, err)
+					continue
+				}
+				ln.Close()
+			}
+			if r.CleanupError != "" {
+				t.Errorf("cleanup: %s", r.CleanupError)
+			}
+		})
+	}
+}
+
+// processesMatching lists running processes whose command line contains
+// any of the needles.
+func processesMatching(needles ...string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	self := fmt.Sprint(os.Getpid())
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == self || strings.Trim(e.Name(), "0123456789") != "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cl := strings.ReplaceAll(string(b), "\x00", " ")
+		for _, n := range needles {
+			if strings.Contains(cl, n) {
+				out = append(out, e.Name()+": "+cl)
+				break
+			}
+		}
+	}
+	return out
+}
+
+var _ = json.Marshal

@@ -1,0 +1,171 @@
+// Package aggregate holds the mergeable request aggregates the runner judges
+// SLOs with: counts, errors, checks and a DDSketch of latencies, per time
+// slot and per phase. Slots are keyed by request START time, so a slow
+// request counts in the phase it was sent in, not the one it finished in.
+package aggregate
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
+)
+
+// SlotWidth is the width of one time slot in milliseconds.
+const SlotWidth = 100
+
+// relativeAccuracy of the latency sketches: quantiles within 1%.
+const relativeAccuracy = 0.01
+
+// Agg aggregates requests: mergeable, with latency quantiles within 1%.
+type Agg struct {
+	Requests    int64
+	Failed      int64
+	ChecksPass  int64
+	ChecksTotal int64
+	// Latency of every request in milliseconds.
+	Latency *ddsketch.DDSketch
+	MaxMS   float64
+	SumMS   float64
+}
+
+// New returns an empty aggregate.
+func New() *Agg {
+	m, _ := mapping.NewLogarithmicMapping(relativeAccuracy)
+	return &Agg{Latency: ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())}
+}
+
+// AddRequest records one request's latency and outcome.
+func (a *Agg) AddRequest(ms float64, failed bool) {
+	a.Requests++
+	if failed {
+		a.Failed++
+	}
+	if ms < 0 || math.IsNaN(ms) || math.IsInf(ms, 0) {
+		ms = 0
+	}
+	_ = a.Latency.Add(ms)
+	a.SumMS += ms
+	a.MaxMS = max(a.MaxMS, ms)
+}
+
+// AddCheck records one check's outcome.
+func (a *Agg) AddCheck(pass bool) {
+	a.ChecksTotal++
+	if pass {
+		a.ChecksPass++
+	}
+}
+
+// Merge adds b into a.
+func (a *Agg) Merge(b *Agg) {
+	if b == nil {
+		return
+	}
+	a.Requests += b.Requests
+	a.Failed += b.Failed
+	a.ChecksPass += b.ChecksPass
+	a.ChecksTotal += b.ChecksTotal
+	a.SumMS += b.SumMS
+	a.MaxMS = max(a.MaxMS, b.MaxMS)
+	_ = a.Latency.MergeWith(b.Latency)
+}
+
+// Quantile returns the latency quantile q (0..1) in milliseconds, or NaN
+// without requests.
+func (a *Agg) Quantile(q float64) float64 {
+	if a.Latency.IsEmpty() {
+		return math.NaN()
+	}
+	v, err := a.Latency.GetValueAtQuantile(q)
+	if err != nil {
+		return math.NaN()
+	}
+	return min(v, a.MaxMS)
+}
+
+// AvgMS is the mean latency, or NaN without requests.
+func (a *Agg) AvgMS() float64 {
+	if a.Requests == 0 {
+		return math.NaN()
+	}
+	return a.SumMS / float64(a.Requests)
+}
+
+// ErrorRate is the percentage of failed requests, or NaN without requests.
+func (a *Agg) ErrorRate() float64 {
+	if a.Requests == 0 {
+		return math.NaN()
+	}
+	return 100 * float64(a.Failed) / float64(a.Requests)
+}
+
+// ChecksRate is the percentage of passed checks, or NaN without checks.
+func (a *Agg) ChecksRate() float64 {
+	if a.ChecksTotal == 0 {
+		return math.NaN()
+	}
+	return 100 * float64(a.ChecksPass) / float64(a.ChecksTotal)
+}
+
+// Wire is an aggregate on the wire between the k6 output and the runner.
+type Wire struct {
+	// Slot is the slot's start in Unix milliseconds (a multiple of SlotWidth).
+	Slot int64 `json:"t"`
+	// End, when set, is the slot the requests ENDED in, for requests that
+	// ended in a later slot than they started: the runner leaves out those
+	// that straddle the start of the first fault.
+	End         int64   `json:"e,omitempty"`
+	Requests    int64   `json:"n,omitempty"`
+	Failed      int64   `json:"f,omitempty"`
+	ChecksPass  int64   `json:"cp,omitempty"`
+	ChecksTotal int64   `json:"ct,omitempty"`
+	MaxMS       float64 `json:"max,omitempty"`
+	SumMS       float64 `json:"sum,omitempty"`
+	Sketch      string  `json:"s,omitempty"`
+}
+
+// Key identifies a group of requests: the slot they started in and, when
+// different, the slot they ended in.
+type Key struct{ Start, End int64 }
+
+// ToWire encodes the aggregate of one slot.
+func (a *Agg) ToWire(slot int64) Wire {
+	return a.ToWireKey(Key{Start: slot})
+}
+
+// ToWireKey encodes the aggregate of a start/end slot pair.
+func (a *Agg) ToWireKey(k Key) Wire {
+	slot := k.Start
+	w := Wire{Slot: slot, End: k.End, Requests: a.Requests, Failed: a.Failed, ChecksPass: a.ChecksPass, ChecksTotal: a.ChecksTotal, MaxMS: a.MaxMS, SumMS: a.SumMS}
+	if !a.Latency.IsEmpty() {
+		var b []byte
+		a.Latency.Encode(&b, false)
+		w.Sketch = base64.StdEncoding.EncodeToString(b)
+	}
+	return w
+}
+
+// FromWire decodes an aggregate.
+func FromWire(w Wire) (*Agg, error) {
+	a := New()
+	a.Requests, a.Failed, a.ChecksPass, a.ChecksTotal, a.MaxMS, a.SumMS = w.Requests, w.Failed, w.ChecksPass, w.ChecksTotal, w.MaxMS, w.SumMS
+	if w.Sketch != "" {
+		b, err := base64.StdEncoding.DecodeString(w.Sketch)
+		if err != nil {
+			return nil, fmt.Errorf("slot %d: %w", w.Slot, err)
+		}
+		if err := a.Latency.DecodeAndMergeWith(b); err != nil {
+			return nil, fmt.Errorf("slot %d: %w", w.Slot, err)
+		}
+	}
+	return a, nil
+}
+
+// SlotOf returns the slot a Unix millisecond time falls in.
+func SlotOf(unixMS int64) int64 {
+	return unixMS - ((unixMS%SlotWidth)+SlotWidth)%SlotWidth
+}

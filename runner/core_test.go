@@ -1,0 +1,280 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/runner/aggregate"
+	"faultline.dev/faultline/runner/scrape"
+	"faultline.dev/faultline/schema"
+)
+
+func sd(s string) schema.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return schema.Duration(d)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// testPlan: 60s load, fault a [10s,20s), fault b [15s,30s), recovery within 5s.
+func testPlan(t *testing.T) *plan.Plan {
+	t.Helper()
+	s := &schema.Scenario{Name: "t", Version: "1.0.0", Target: schema.Target{URL: "http://127.0.0.1:1"},
+		Load: schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: sd("60s"), Requests: []schema.Request{{Path: "/"}}},
+		Faults: map[string]schema.Fault{
+			"a": {Start: sd("10s"), Duration: sd("10s"), NetworkDelay: &schema.NetworkDelay{Latency: sd("100ms")}},
+			"b": {Start: sd("15s"), Duration: sd("15s"), NetworkLoss: &schema.NetworkLoss{Loss: 10}},
+		},
+		SLOs: &schema.SLOs{Recovery: &schema.RecoverySLO{Within: sd("5s")}},
+	}
+	p, err := plan.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestClassify(t *testing.T) {
+	p := testPlan(t)
+	tl := NewTimeline(p)
+	t0 := time.Unix(1000, 0)
+	tl.SetLoadStart(t0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	// Actual windows differ from the plan: a late by 0.4s, b early-ended.
+	tl.Injected(p.Faults[0], at(10.4))
+	tl.Injected(p.Faults[1], at(15.1))
+	tl.Recovered("a", at(20.2), nil)
+	tl.Recovered("b", at(29.9), nil)
+	for _, tc := range []struct {
+		t      float64
+		phase  string
+		grace  bool
+		faults string
+	}{
+		{0, plan.Steady, false, ""},
+		{10.3, plan.Steady, false, ""}, // planned fault start, not yet injected
+		{10.4, plan.FaultPhase, false, "a"},
+		{16, plan.FaultPhase, false, "a,b"},
+		{20.1, plan.FaultPhase, false, "a,b"},
+		{25, plan.FaultPhase, false, "b"},
+		{29.95, plan.Recovery, true, ""},
+		{34.8, plan.Recovery, true, ""},
+		{35, plan.Recovery, false, ""},
+	} {
+		c := tl.Classify(at(tc.t))
+		if c.Phase != tc.phase || c.Grace != tc.grace || strings.Join(c.Faults, ",") != tc.faults {
+			t.Errorf("t=%.2f: got %+v, want %s grace=%v faults=%q", tc.t, c, tc.phase, tc.grace, tc.faults)
+		}
+	}
+}
+
+// TestCollectorOverTCP streams slots the way the k6 output does and checks
+// they land in the phase of their START time, by the actual windows.
+func TestCollectorOverTCP(t *testing.T) {
+	p := testPlan(t)
+	tl := NewTimeline(p)
+	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
+	tl.SetLoadStart(t0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	tl.Injected(p.Faults[0], at(10))
+	tl.Injected(p.Faults[1], at(15))
+	tl.Recovered("a", at(20), nil)
+	tl.Recovered("b", at(30), nil)
+
+	c, err := NewCollector(tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- c.Serve(ctx) }()
+	conn, err := net.Dial("tcp", c.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(slots ...aggregate.Wire) {
+		b, _ := json.Marshal(map[string]any{"slots": slots})
+		if _, err := conn.Write(append(b, '\n')); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slot := func(sec float64, n int, ms float64, failed int) aggregate.Wire {
+		a := aggregate.New()
+		for i := range n {
+			a.AddRequest(ms, i < failed)
+		}
+		return a.ToWire(aggregate.SlotOf(at(sec).UnixMilli()))
+	}
+	send(slot(1, 100, 10, 0), slot(9.9, 100, 10, 0)) // steady
+	send(slot(12, 50, 110, 0), slot(12, 50, 110, 0)) // fault a; the same slot twice merges
+	send(slot(25, 100, 10, 20))                      // fault b, 20% errors
+	send(slot(32, 100, 12, 0))                       // recovery grace (within 5s)
+	send(slot(40, 100, 11, 0))                       // recovery, judged
+	// Started in steady, answered after the fault began: neither phase.
+	straddle := aggregate.New()
+	straddle.AddRequest(300, false)
+	send(straddle.ToWireKey(aggregate.Key{Start: aggregate.SlotOf(at(9.9).UnixMilli()), End: aggregate.SlotOf(at(10.2).UnixMilli())}))
+	// Started in steady, answered later but still in steady: steady.
+	slow := aggregate.New()
+	slow.AddRequest(300, false)
+	send(slow.ToWireKey(aggregate.Key{Start: aggregate.SlotOf(at(5).UnixMilli()), End: aggregate.SlotOf(at(5.3).UnixMilli())}))
+	conn.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	c.FinalizeAll()
+	phases, perFault, grace, series, _, errs := c.Snapshot()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := map[string]int64{plan.Steady: 201, plan.FaultPhase: 200, plan.Recovery: 100}
+	if c.Transition() != 1 {
+		t.Errorf("%d transition requests, want 1", c.Transition())
+	}
+	for ph, n := range want {
+		if phases[ph] == nil || phases[ph].Requests != n {
+			t.Errorf("phase %s: %v requests, want %d", ph, phases[ph], n)
+		}
+	}
+	if grace.Requests != 100 {
+		t.Errorf("grace %d requests, want 100", grace.Requests)
+	}
+	if perFault["a"].Requests != 100 || perFault["b"].Requests != 100 {
+		t.Errorf("per fault a=%d b=%d", perFault["a"].Requests, perFault["b"].Requests)
+	}
+	if got := phases[plan.FaultPhase].ErrorRate(); math.Abs(got-10) > 1e-9 {
+		t.Errorf("fault error rate %.2f, want 10", got)
+	}
+	if q := perFault["a"].Quantile(0.5); math.Abs(q-110) > 110*0.011 {
+		t.Errorf("fault a p50 %.2f, want 110 within 1%%", q)
+	}
+	if len(series) != 7 || series[0].Offset != 1 || series[3].Requests != 100 || series[3].Phase != plan.FaultPhase {
+		t.Errorf("series %+v", series)
+	}
+}
+
+// TestCollectorMemoryFlat: over a long run, slots are folded and dropped
+// after FinalizeLag, so what the collector holds does not grow.
+func TestCollectorMemoryFlat(t *testing.T) {
+	p := testPlan(t)
+	tl := NewTimeline(p)
+	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
+	tl.SetLoadStart(t0)
+	c, err := NewCollector(tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.ln.Close()
+	maxOpen := 0
+	for sec := 0; sec < 600; sec++ { // ten simulated minutes
+		now := t0.Add(time.Duration(sec) * time.Second)
+		for k := 0; k < 10; k++ {
+			a := aggregate.New()
+			a.AddRequest(float64(5+k), false)
+			c.add(aggregate.Key{Start: aggregate.SlotOf(now.Add(time.Duration(k) * 100 * time.Millisecond).UnixMilli())}, a)
+		}
+		c.Finalize(now.Add(-FinalizeLag))
+		maxOpen = max(maxOpen, c.OpenSlots())
+	}
+	limit := int(FinalizeLag/(aggregate.SlotWidth*time.Millisecond)) + 2*int(FinalizeLag/time.Second) + 20
+	if maxOpen > limit {
+		t.Errorf("collector held %d slots at most, want <= %d (bounded by the lag)", maxOpen, limit)
+	}
+	c.FinalizeAll()
+	phases, _, _, series, _, _ := c.Snapshot()
+	// No fault was injected: every request is steady.
+	if phases[plan.Steady] == nil || phases[plan.Steady].Requests != 6000 || len(series) != 600 {
+		t.Errorf("after finalize: %v steady requests, %d points", phases[plan.Steady], len(series))
+	}
+}
+
+func TestJudge(t *testing.T) {
+	agg := func(n int, ms float64, failed int) *aggregate.Agg {
+		a := aggregate.New()
+		for i := range n {
+			a.AddRequest(ms, i < failed)
+			a.AddCheck(i >= failed)
+		}
+		return a
+	}
+	s := &schema.Scenario{SLOs: &schema.SLOs{
+		Steady: &schema.PhaseSLO{Latency: &schema.LatencySLO{P99: sd("50ms")}, ErrorRate: ptr(1.0), Throughput: ptr(5.0)},
+		Fault:  &schema.PhaseSLO{Latency: &schema.LatencySLO{P99: sd("50ms")}, Checks: ptr(99.0)},
+		Recovery: &schema.RecoverySLO{PhaseSLO: schema.PhaseSLO{ErrorRate: ptr(1.0), Goroutines: &schema.GaugeSLO{OverSteady: ptr(10.0)}},
+			Within: sd("5s")},
+	}}
+	steadyRT, recRT := &scrape.Phase{}, &scrape.Phase{}
+	steadyRT.Add(scrape.Sample{Goroutines: 100})
+	recRT.Add(scrape.Sample{Goroutines: 130})
+	data := map[string]phaseData{
+		plan.Steady:     {agg: agg(100, 20, 0), runtime: steadyRT, seconds: 10},
+		plan.FaultPhase: {agg: agg(100, 80, 5), seconds: 10},
+		plan.Recovery:   {agg: nil, runtime: recRT, seconds: 10},
+	}
+	got := map[string]string{}
+	for _, r := range judge(s, data) {
+		got[r.Phase+" "+r.SLO] = r.Status
+	}
+	want := map[string]string{
+		"steady latency.p99":             StatusPass,
+		"steady errorRate":               StatusPass,
+		"steady throughput":              StatusPass,
+		"fault latency.p99":              StatusFail,
+		"fault checks":                   StatusFail,
+		"recovery errorRate":             StatusNoData, // no requests: never a pass
+		"recovery goroutines.overSteady": StatusFail,   // +30% > 10%
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("judged %v", got)
+	}
+}
+
+func TestEfficacy(t *testing.T) {
+	agg := func(ms float64) *aggregate.Agg {
+		a := aggregate.New()
+		for range 100 {
+			a.AddRequest(ms, false)
+		}
+		return a
+	}
+	delay := schema.Fault{NetworkDelay: &schema.NetworkDelay{Latency: sd("100ms")}}
+	if e, _ := efficacy(delay, agg(112), agg(10)); e != "yes" {
+		t.Errorf("a delay that added 102ms: %s", e)
+	}
+	if e, ev := efficacy(delay, agg(11), agg(10)); e != "no" || !strings.Contains(ev, "did not visibly move") {
+		t.Errorf("a delay that moved nothing: %s %s", e, ev)
+	}
+	if e, _ := efficacy(delay, agg(11), nil); e != "unknown" {
+		t.Errorf("without a steady phase: %s", e)
+	}
+}
+
+func TestRecoveryTime(t *testing.T) {
+	steady := aggregate.New()
+	for range 100 {
+		steady.AddRequest(10, false)
+	}
+	pt := func(sec, p99 float64) Point { return Point{Offset: sec, Requests: 10, P99: p99} }
+	series := []Point{pt(30, 300), pt(31, 200), pt(32, 12), pt(33, 12), pt(34, 13), pt(35, 11)}
+	if s, ok := recoveryTime(series, 30, steady); !ok || s != 2 {
+		t.Errorf("recovered after %.0fs (%v), want 2s", s, ok)
+	}
+	if _, ok := recoveryTime(series[:3], 30, steady); ok {
+		t.Error("recovered without three good seconds")
+	}
+}

@@ -1,0 +1,598 @@
+// Package runner executes a compiled scenario: it starts the load with the
+// embedded k6 (as a child of faultline itself), injects and recovers each
+// fault at its offset through a Backend, records the ACTUAL fault windows,
+// aggregates k6's samples and the target's Go runtime metrics per phase, and
+// judges the result against the SLOs. Whatever happens — signal, k6 crash,
+// target crash, scrape failure — every fault is recovered, every child
+// reaped and the verdict is never "pass".
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/internal/buildinfo"
+	"faultline.dev/faultline/runner/scrape"
+)
+
+// Backend injects and recovers faults. The local backend does it with a
+// proxy and local processes, the kubernetes backend with Chaos Mesh objects.
+type Backend interface {
+	// Name is "local" or "kubernetes".
+	Name() string
+	// Prepare checks that every fault of the plan can run on this backend
+	// (refusing up front what it cannot do) and starts what the backend
+	// needs. It returns the base URL the load must be sent to.
+	Prepare(ctx context.Context, p *plan.Plan) (loadURL string, err error)
+	// Inject starts a fault and returns the instant it took effect.
+	Inject(ctx context.Context, f plan.Fault) (time.Time, error)
+	// Recover ends a fault and returns the instant it stopped.
+	Recover(ctx context.Context, f plan.Fault) (time.Time, error)
+	// Cleanup recovers every fault still active and stops what Prepare
+	// started. It is called exactly once, also after errors and signals,
+	// with a context of its own.
+	Cleanup(ctx context.Context) error
+	// Failures reports failures of what the backend runs (the target
+	// process died) while the run goes on.
+	Failures() <-chan error
+}
+
+// ErrUnsupported marks a fault a backend cannot run.
+var ErrUnsupported = errors.New("unsupported on this backend")
+
+// Options configure a run.
+type Options struct {
+	// Script is the compiled k6 script.
+	Script string
+	// ReportDir receives results.json, the k6 log and pprof snapshots.
+	ReportDir string
+	// Self is the faultline binary that runs k6 (default: os.Executable).
+	Self string
+	// Progress receives live progress lines (a TTY); nil for none.
+	Progress io.Writer
+	// Log receives event lines (injected, recovered, ...); nil for none.
+	Log io.Writer
+	// RunID labels the run.
+	RunID string
+	// K6StartTimeout bounds the wait for k6's API (default 30s).
+	K6StartTimeout time.Duration
+	// ScrapeFailures is how many scrapes in a row may fail before the run
+	// is aborted (default 5).
+	ScrapeFailures int
+}
+
+// Run executes the plan through the backend and returns the judged result.
+// The error is non-nil only when no result could be made at all.
+func Run(ctx context.Context, p *plan.Plan, b Backend, o Options) (*Result, error) {
+	if o.Self == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Self = self
+	}
+	if o.K6StartTimeout == 0 {
+		o.K6StartTimeout = 30 * time.Second
+	}
+	if o.ScrapeFailures == 0 {
+		o.ScrapeFailures = 5
+	}
+	if err := os.MkdirAll(o.ReportDir, 0o755); err != nil {
+		return nil, err
+	}
+	r := &run{p: p, b: b, o: o, tl: NewTimeline(p), runtime: map[string]*scrape.Phase{}}
+	r.res = &Result{Scenario: p.Scenario, Version: p.Version, RunID: o.RunID, Backend: b.Name(),
+		Target: p.Source.Target.URL, FaultlineVersion: buildinfo.Version(), StartedAt: time.Now().UTC(), ContentHash: p.ContentHash,
+		PlannedLoad: p.LoadEnd.Std().Seconds()}
+	r.execute(ctx)
+	r.finish()
+	if err := r.res.Write(o.ReportDir); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+type run struct {
+	p   *plan.Plan
+	b   Backend
+	o   Options
+	tl  *Timeline
+	res *Result
+	col *Collector
+	k6  *k6Proc
+
+	mu       sync.Mutex
+	runtime  map[string]*scrape.Phase // by phase; "grace" for recovery's allowance
+	rtSeries []RuntimePoint
+	scrapeOK bool
+
+	abortReason string
+	infraReason string
+}
+
+func (r *run) logf(format string, args ...any) {
+	if r.o.Log != nil {
+		fmt.Fprintf(r.o.Log, format+"\n", args...)
+	}
+}
+
+func (r *run) abort(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.abortReason == "" && r.infraReason == "" {
+		r.abortReason = reason
+	}
+}
+
+func (r *run) infra(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.abortReason == "" && r.infraReason == "" {
+		r.infraReason = reason
+	}
+}
+
+// execute runs everything; whatever it returns through, the backend is
+// cleaned up and k6 is stopped.
+func (r *run) execute(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer ccancel()
+		if err := r.b.Cleanup(cctx); err != nil {
+			r.infra("cleanup: " + err.Error())
+			r.res.CleanupError = err.Error()
+		}
+		if r.k6 != nil {
+			r.k6.stop(10 * time.Second)
+		}
+	}()
+
+	loadURL, err := r.b.Prepare(ctx, r.p)
+	if err != nil {
+		if errors.Is(err, ErrUnsupported) {
+			r.res.Unsupported = err.Error()
+		}
+		r.infra("preparing the " + r.b.Name() + " backend: " + err.Error())
+		return
+	}
+	r.res.LoadURL = loadURL
+
+	r.col, err = NewCollector(r.tl)
+	if err != nil {
+		r.infra(err.Error())
+		return
+	}
+	colCtx, colCancel := context.WithCancel(context.Background())
+	defer colCancel()
+	go func() {
+		if err := r.col.Serve(colCtx); err != nil && colCtx.Err() == nil {
+			r.infra("receiving k6 samples: " + err.Error())
+		}
+	}()
+
+	k6log, err := os.Create(filepath.Join(r.o.ReportDir, "k6.log"))
+	if err != nil {
+		r.infra(err.Error())
+		return
+	}
+	defer k6log.Close()
+	r.k6, err = startK6(ctx, r.o.Self, r.o.Script, r.col.Addr(), []string{"FAULTLINE_TARGET_URL=" + loadURL}, k6log, r.o.K6StartTimeout)
+	if err != nil {
+		if parent.Err() != nil {
+			r.abort("interrupted before the load started")
+		} else {
+			r.infra(err.Error())
+		}
+		return
+	}
+
+	scrapeCtx, scrapeCancel := context.WithCancel(ctx)
+	defer scrapeCancel()
+	if u := r.p.Source.Target.Metrics; u != "" {
+		go r.scrape(scrapeCtx, cancel, u)
+	}
+
+	r.snapshot(ctx, "before-load")
+	start, err := r.k6.resume(ctx)
+	if err != nil {
+		r.infra(err.Error())
+		return
+	}
+	r.tl.SetLoadStart(start)
+	r.res.LoadStart = start.UTC()
+	r.logf("load started (k6 resumed); %d fault(s) planned over %s", len(r.p.Faults), r.p.LoadEnd)
+
+	r.drive(ctx, parent, start)
+	scrapeCancel()
+
+	// Wait for k6 to end by itself (graceful stop included), then for the
+	// last samples.
+	if r.abortReason == "" && r.infraReason == "" {
+		grace := 30*time.Second + gracefulStop(r.p)
+		select {
+		case <-r.k6.done:
+		case <-time.After(grace):
+			r.infra(fmt.Sprintf("k6 did not end within %s of the planned load end: stopped it", grace))
+			r.k6.stop(10 * time.Second)
+		case <-parent.Done():
+			r.abort("interrupted while the load was finishing")
+		}
+	}
+	r.k6.stop(10 * time.Second)
+	select {
+	case <-r.col.Done():
+	case <-time.After(10 * time.Second):
+		colCancel()
+	}
+	r.snapshot(context.Background(), "after-load")
+	code, _ := r.k6.exit()
+	r.res.K6ExitCode = code
+	if code != 0 && code != k6ThresholdsCrossed && code != k6ExternalAbort && r.abortReason == "" && r.infraReason == "" {
+		if code == k6ScriptAbort {
+			r.abort("the k6 script called test.abort()")
+		} else {
+			r.infra(fmt.Sprintf("k6 exited with code %d (see %s)", code, filepath.Join(r.o.ReportDir, "k6.log")))
+		}
+	}
+}
+
+// event is one step of the timeline.
+type event struct {
+	at      time.Duration
+	inject  bool
+	fault   plan.Fault
+	recover bool
+}
+
+// drive injects and recovers the faults on the plan's clock until the load
+// ends, k6 exits early, the backend fails or the run is interrupted.
+func (r *run) drive(ctx, parent context.Context, start time.Time) {
+	var events []event
+	for _, f := range r.p.Faults {
+		events = append(events, event{at: f.Start.Std(), inject: true, fault: f}, event{at: f.End.Std(), recover: true, fault: f})
+	}
+	slices.SortStableFunc(events, func(a, b event) int {
+		if a.at != b.at {
+			return int((a.at - b.at) / time.Microsecond)
+		}
+		if a.recover != b.recover { // recover before inject at the same instant
+			if a.recover {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	end := start.Add(r.p.LoadEnd.Std())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	injected := map[string]bool{}
+	for {
+		next := end
+		if len(events) > 0 {
+			next = start.Add(events[0].at)
+		}
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-parent.Done():
+			timer.Stop()
+			r.abort("interrupted (signal)")
+			return
+		case <-ctx.Done():
+			timer.Stop()
+			return // a scrape failure or another abort cancelled the run
+		case err := <-r.b.Failures():
+			timer.Stop()
+			r.abort("the target failed: " + err.Error())
+			return
+		case <-r.k6.done:
+			timer.Stop()
+			code, _ := r.k6.exit()
+			if time.Now().Before(end.Add(-time.Second)) {
+				switch code {
+				case k6ThresholdsCrossed:
+					r.res.AbortedOnBreach = true
+					r.abort("k6 stopped the load early: a threshold with abortOnBreach was crossed")
+				default:
+					r.infra(fmt.Sprintf("k6 exited early with code %d (see %s)", code, filepath.Join(r.o.ReportDir, "k6.log")))
+				}
+			}
+			return
+		case now := <-tick.C:
+			timer.Stop()
+			r.col.Finalize(now.Add(-FinalizeLag))
+			r.progress(now, start, end)
+			continue
+		case <-timer.C:
+		}
+		if len(events) == 0 {
+			return // the planned load end
+		}
+		ev := events[0]
+		events = events[1:]
+		if ev.inject {
+			at, err := r.b.Inject(ctx, ev.fault)
+			if err != nil {
+				r.infra(fmt.Sprintf("injecting %s: %v", ev.fault.Name, err))
+				return
+			}
+			injected[ev.fault.Name] = true
+			r.tl.Injected(ev.fault, at)
+			r.logf("%7.2fs  injected  %s (%s), planned %s", at.Sub(start).Seconds(), ev.fault.Name, ev.fault.Kind, ev.fault.Start)
+			if r.tl.isFirstInjection() {
+				r.snapshot(ctx, "fault-start")
+			}
+		} else if injected[ev.fault.Name] {
+			at, err := r.b.Recover(ctx, ev.fault)
+			r.tl.Recovered(ev.fault.Name, at, err)
+			if err != nil {
+				r.infra(fmt.Sprintf("recovering %s: %v", ev.fault.Name, err))
+				return
+			}
+			r.logf("%7.2fs  recovered %s, planned %s", at.Sub(start).Seconds(), ev.fault.Name, ev.fault.End)
+			if len(r.tl.Active()) == 0 && !r.tl.LastFaultEnd().IsZero() && len(events) == 0 {
+				r.snapshot(ctx, "recovery-start")
+			}
+		}
+	}
+}
+
+func (t *Timeline) isFirstInjection() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.windows) == 1
+}
+
+// scrape polls the target's /metrics and folds samples into phases; too
+// many failures in a row abort the run.
+func (r *run) scrape(ctx context.Context, cancel context.CancelFunc, url string) {
+	s := &scrape.Scraper{URL: url, Interval: time.Second}
+	fails := 0
+	s.Run(ctx, func(smp scrape.Sample, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			fails++
+			r.logf("scrape: %v", err)
+			if fails >= r.o.ScrapeFailures {
+				r.abort(fmt.Sprintf("scraping %s failed %d times in a row: %v", url, fails, err))
+				cancel()
+			}
+			return
+		}
+		fails = 0
+		start := r.tl.LoadStart()
+		if start.IsZero() || smp.Time.Before(start) {
+			return
+		}
+		cl := r.tl.Classify(smp.Time)
+		key := cl.Phase
+		if cl.Grace {
+			key = "grace"
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.scrapeOK = true
+		ph := r.runtime[key]
+		if ph == nil {
+			ph = &scrape.Phase{}
+			r.runtime[key] = ph
+		}
+		ph.Add(smp)
+		r.rtSeries = append(r.rtSeries, RuntimePoint{Offset: smp.Time.Sub(start).Seconds(), Goroutines: smp.Goroutines, HeapInUse: smp.HeapInUse, RSS: smp.RSS})
+		if len(r.rtSeries) > 4*3600 { // bounded: one point a second, four hours
+			r.rtSeries = r.rtSeries[1:]
+		}
+	})
+}
+
+// snapshot saves goroutine and heap profiles of the target when it serves
+// /debug/pprof; best effort.
+func (r *run) snapshot(ctx context.Context, name string) {
+	base := strings.TrimSuffix(r.p.Source.Target.URL, "/")
+	if r.p.Source.Target.Metrics != "" {
+		if i := strings.Index(r.p.Source.Target.Metrics[8:], "/"); i >= 0 {
+			base = r.p.Source.Target.Metrics[:8+i]
+		}
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	for _, prof := range []string{"goroutine", "heap"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/"+prof, nil)
+		if err != nil {
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return
+		}
+		if resp.StatusCode == http.StatusOK {
+			f := filepath.Join(r.o.ReportDir, "pprof", name+"."+prof+".pb.gz")
+			if os.MkdirAll(filepath.Dir(f), 0o755) == nil {
+				if out, err := os.Create(f); err == nil {
+					_, _ = io.Copy(out, resp.Body)
+					_ = out.Close()
+					r.mu.Lock()
+					r.res.Profiles = append(r.res.Profiles, filepath.Join("pprof", name+"."+prof+".pb.gz"))
+					r.mu.Unlock()
+				}
+			}
+		}
+		resp.Body.Close()
+	}
+}
+
+// progress prints one live line: phase, elapsed / total, RPS, p99, errors,
+// active faults.
+func (r *run) progress(now, start, end time.Time) {
+	if r.o.Progress == nil {
+		return
+	}
+	rps, p99, errRate := r.col.Recent(now)
+	cl := r.tl.Classify(now)
+	active := strings.Join(r.tl.Active(), ",")
+	if active == "" {
+		active = "-"
+	}
+	fmt.Fprintf(r.o.Progress, "\r\033[K%-8s %s/%s  %6.0f req/s  p99 %7.1fms  errors %5.2f%%  faults: %s",
+		cl.Phase, fmtDur(now.Sub(start)), fmtDur(end.Sub(start)), rps, p99, errRate, active)
+}
+
+func fmtDur(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+func gracefulStop(p *plan.Plan) time.Duration {
+	if g := p.Source.Load.GracefulStop; g != nil {
+		return g.Std()
+	}
+	return 30 * time.Second
+}
+
+// finish judges what was collected.
+func (r *run) finish() {
+	res := r.res
+	res.EndedAt = time.Now().UTC()
+	res.Faults = nil
+	if r.col != nil {
+		r.col.FinalizeAll()
+	}
+	windows := r.tl.Windows()
+	data := map[string]phaseData{}
+	var series []Point
+	if r.col != nil {
+		phases, perFault, grace, s, late, errs := r.col.Snapshot()
+		series = s
+		res.LateRequests = late
+		for _, e := range errs {
+			res.Warnings = append(res.Warnings, e.Error())
+		}
+		start := r.tl.LoadStart()
+		loadEnd := r.p.LoadEnd.Std().Seconds()
+		ended := res.EndedAt.Sub(start).Seconds()
+		if !start.IsZero() && ended < loadEnd {
+			loadEnd = ended
+		}
+		bounds := phaseBounds(r.p, windows, loadEnd)
+		for _, b := range bounds {
+			b.phase.Requests = 0
+			agg := phases[b.phase.Name]
+			r.mu.Lock()
+			rt := r.runtime[b.phase.Name]
+			r.mu.Unlock()
+			data[b.phase.Name] = phaseData{agg: agg, runtime: rt, seconds: b.phase.End - b.phase.JudgedFrom}
+			res.Phases = append(res.Phases, summarize(b.phase, agg, rt))
+		}
+		if grace != nil && grace.Requests > 0 {
+			res.RecoveryGraceRequests = grace.Requests
+		}
+		res.TransitionRequests = r.col.Transition()
+		for _, w := range windows {
+			fr := FaultResult{Window: w}
+			if a := perFault[w.Fault]; a != nil {
+				fr.Requests, fr.P50, fr.P99, fr.ErrorRate = a.Requests, nan0(a.Quantile(0.5)), nan0(a.Quantile(0.99)), nan0(a.ErrorRate())
+				fr.Effective, fr.Evidence = efficacy(r.p.Source.Faults[w.Fault], a, phases[plan.Steady])
+			} else {
+				fr.Effective, fr.Evidence = "unknown", "no requests during the fault"
+			}
+			res.Faults = append(res.Faults, fr)
+		}
+		if last := r.tl.LastFaultEnd(); !last.IsZero() && !start.IsZero() {
+			secs, ok := recoveryTime(series, last.Sub(start).Seconds(), phases[plan.Steady])
+			res.Recovery = &Recovery{Recovered: ok, Seconds: secs}
+		}
+	}
+	res.Series = series
+	r.mu.Lock()
+	res.Runtime = r.rtSeries
+	r.mu.Unlock()
+	res.SLOs = judge(r.p.Source, data)
+
+	// The verdict.
+	switch {
+	case r.infraReason != "":
+		res.Verdict, res.Reason = VerdictError, r.infraReason
+	case r.abortReason != "" && res.AbortedOnBreach && anyFailed(res.SLOs):
+		res.Verdict, res.Reason = VerdictSLOBreach, r.abortReason
+	case r.abortReason != "":
+		res.Verdict, res.Reason = VerdictAborted, r.abortReason
+	default:
+		var empty []string
+		for _, s := range res.SLOs {
+			if s.Status == StatusNoData && !slices.Contains(empty, s.Phase+" "+s.SLO) {
+				empty = append(empty, s.Phase+" "+s.SLO)
+			}
+		}
+		switch {
+		case len(empty) > 0:
+			res.Verdict = VerdictError
+			res.Reason = "no data to judge: " + strings.Join(empty, ", ") + " (a phase without samples is an error, not a pass)"
+		case anyFailed(res.SLOs):
+			res.Verdict = VerdictSLOBreach
+			var failed []string
+			for _, s := range res.SLOs {
+				if s.Status == StatusFail {
+					failed = append(failed, s.Phase+" "+s.SLO)
+				}
+			}
+			res.Reason = "SLO breached: " + strings.Join(failed, ", ")
+		default:
+			res.Verdict, res.Reason = VerdictPass, "every SLO met"
+		}
+	}
+	res.ExitCode = ExitCode(res.Verdict)
+}
+
+func anyFailed(ss []SLOResult) bool {
+	for _, s := range ss {
+		if s.Status == StatusFail {
+			return true
+		}
+	}
+	return false
+}
+
+type bound struct{ phase PhaseResult }
+
+// phaseBounds computes the actual phase windows (seconds since load start).
+func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []bound {
+	if len(windows) == 0 {
+		return []bound{{PhaseResult{Name: plan.Steady, Start: 0, End: loadEnd, JudgedFrom: 0}}}
+	}
+	first, last := math.Inf(1), 0.0
+	for _, w := range windows {
+		first = math.Min(first, w.StartOffset)
+		end := w.EndOffset
+		if w.End.IsZero() {
+			end = loadEnd
+		}
+		last = math.Max(last, end)
+	}
+	var out []bound
+	if first > 0 {
+		out = append(out, bound{PhaseResult{Name: plan.Steady, Start: 0, End: first}})
+	}
+	out = append(out, bound{PhaseResult{Name: plan.FaultPhase, Start: first, End: last, JudgedFrom: first}})
+	if last < loadEnd {
+		judge := last
+		if rec, ok := p.Phase(plan.Recovery); ok {
+			judge = math.Min(last+time.Duration(rec.JudgeFrom-rec.Start).Seconds(), loadEnd)
+		}
+		out = append(out, bound{PhaseResult{Name: plan.Recovery, Start: last, End: loadEnd, JudgedFrom: judge}})
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package runner
+
+import (
+	"sync"
+	"time"
+
+	"faultline.dev/faultline/compiler/plan"
+)
+
+// Timeline records what actually happened: when the load started and when
+// each fault was actually injected and recovered. Phases are judged on these
+// actual windows, not on the plan.
+type Timeline struct {
+	mu        sync.Mutex
+	plan      *plan.Plan
+	loadStart time.Time
+	windows   map[string]*Window
+}
+
+// Window is one fault's actual window; End is zero while the fault is active.
+type Window struct {
+	Fault       string    `json:"fault"`
+	Kind        string    `json:"kind"`
+	PlanStart   string    `json:"plannedStart"`
+	PlanEnd     string    `json:"plannedEnd"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	StartOffset float64   `json:"startOffsetSeconds"`
+	EndOffset   float64   `json:"endOffsetSeconds"`
+	// Error is set when injecting or recovering failed.
+	Error string `json:"error,omitempty"`
+}
+
+// NewTimeline starts a timeline for a plan.
+func NewTimeline(p *plan.Plan) *Timeline {
+	return &Timeline{plan: p, windows: map[string]*Window{}}
+}
+
+// SetLoadStart records the instant the load started.
+func (t *Timeline) SetLoadStart(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.loadStart = at
+}
+
+// LoadStart returns the instant the load started (zero before).
+func (t *Timeline) LoadStart() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.loadStart
+}
+
+// Injected records a fault's actual start.
+func (t *Timeline) Injected(f plan.Fault, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.windows[f.Name] = &Window{Fault: f.Name, Kind: f.Kind, PlanStart: f.Start.String(), PlanEnd: f.End.String(), Start: at,
+		StartOffset: at.Sub(t.loadStart).Seconds()}
+}
+
+// Recovered records a fault's actual end.
+func (t *Timeline) Recovered(name string, at time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.windows[name]
+	if w == nil {
+		return
+	}
+	w.End = at
+	w.EndOffset = at.Sub(t.loadStart).Seconds()
+	if err != nil {
+		w.Error = err.Error()
+	}
+}
+
+// Windows returns the recorded windows in plan order.
+func (t *Timeline) Windows() []Window {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Window
+	for _, f := range t.plan.Faults {
+		if w := t.windows[f.Name]; w != nil {
+			out = append(out, *w)
+		}
+	}
+	return out
+}
+
+// Active returns the faults active now.
+func (t *Timeline) Active() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, f := range t.plan.Faults {
+		if w := t.windows[f.Name]; w != nil && w.End.IsZero() {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// Classification of an instant.
+type Classification struct {
+	// Phase is steady, fault or recovery; Grace is true inside recovery's
+	// `within` allowance, which recovery SLOs do not judge.
+	Phase  string
+	Grace  bool
+	Faults []string // faults active at that instant
+}
+
+// Classify says which phase an instant belongs to, by the actual windows.
+func (t *Timeline) Classify(at time.Time) Classification {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var c Classification
+	var lastEnd time.Time
+	started, allEnded := 0, true
+	for _, f := range t.plan.Faults {
+		w := t.windows[f.Name]
+		if w == nil {
+			allEnded = false
+			continue
+		}
+		if !at.Before(w.Start) {
+			started++
+		}
+		if !at.Before(w.Start) && (w.End.IsZero() || at.Before(w.End)) {
+			c.Faults = append(c.Faults, f.Name)
+		}
+		if w.End.IsZero() {
+			allEnded = false
+		} else if w.End.After(lastEnd) {
+			lastEnd = w.End
+		}
+	}
+	switch {
+	case len(c.Faults) > 0:
+		c.Phase = plan.FaultPhase
+	case started == 0:
+		c.Phase = plan.Steady
+	case allEnded && !at.Before(lastEnd):
+		c.Phase = plan.Recovery
+		if rec, ok := t.plan.Phase(plan.Recovery); ok {
+			grace := time.Duration(rec.JudgeFrom - rec.Start)
+			c.Grace = at.Before(lastEnd.Add(grace))
+		}
+	default:
+		c.Phase = plan.FaultPhase // between two faults
+	}
+	return c
+}
+
+// LastFaultEnd is the actual end of the last fault (zero if any is still
+// active or none ran).
+func (t *Timeline) LastFaultEnd() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var last time.Time
+	for _, w := range t.windows {
+		if w.End.IsZero() {
+			return time.Time{}
+		}
+		if w.End.After(last) {
+			last = w.End
+		}
+	}
+	return last
+}
