@@ -26,9 +26,9 @@ generate: build ## regenerate generated files: vendored schema, JSON Schema, Cha
 	$(BIN) schema jsonschema -f schema/scenario.schema.json
 	bash hack/gen-crds.sh
 
-demo: build ## the main job on the embedded default (for now: vet and list the scenario library)
+demo: build ## the main job on the embedded default: a local run of checkout-jitter against the demo target (about a minute)
 	$(BIN) vet scenarios/
-	$(BIN) list scenarios/
+	$(BIN) run scenarios/checkout-jitter.cue
 
 bench: ## benchmarks; ratios are measured side by side in one run
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
