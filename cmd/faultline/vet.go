@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -38,6 +40,7 @@ Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
 			}
+			lessGC()
 			loaded, diags, err := schema.NewLoader().Load(cmd.Context(), args)
 			if err != nil {
 				return exitcode.With(exitcode.Aborted, err)
@@ -58,6 +61,16 @@ Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// lessGC trades memory for speed in short commands that evaluate many
+// scenarios: CUE allocates a lot, and with the default GOGC a fifth of
+// vet's time went to the collector (measured on 500 scenarios). An explicit
+// GOGC from the user wins.
+func lessGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 }
 
 func writeVetText(stdout, stderr io.Writer, loaded []*schema.Loaded, diags schema.Diagnostics) error {
