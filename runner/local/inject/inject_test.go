@@ -275,10 +275,18 @@ func TestJitterAndCorrelation(t *testing.T) {
 			mustSet(t, p, "j", delayFault(latency, jitter, tc.corr, ""))
 			ds := latencies(t, c, "http://"+p.Addr(), n)
 			lo, hi := slices.Min(ds), slices.Max(ds)
-			ac := lag1(ds)
+			// Clip to the configured range before the autocorrelation: a
+			// request stalled by a busy machine is not the injector's draw.
+			clipped := make([]time.Duration, len(ds))
+			for i, d := range ds {
+				clipped[i] = min(max(d, latency-jitter), latency+jitter)
+			}
+			ac := lag1(clipped)
 			t.Logf("min %v max %v lag-1 autocorrelation %.2f", lo, hi, ac)
-			if lo < latency-jitter || hi > latency+jitter+3*time.Millisecond {
-				t.Errorf("delays span [%v, %v], want within %v ± %v (+3ms overhead)", lo, hi, latency, jitter)
+			// Never early; late only by overhead (the top 10% may be
+			// scheduling noise on a loaded machine, under -race).
+			if p90 := percentile(ds, 0.9); lo < latency-jitter || p90 > latency+jitter+3*time.Millisecond {
+				t.Errorf("delays span [%v, p90 %v], want within %v ± %v (+3ms overhead)", lo, p90, latency, jitter)
 			}
 			if spread := float64(hi-lo) / float64(2*jitter); spread < tc.minSpreadRatio {
 				t.Errorf("delays span only %.0f%% of ±jitter", 100*spread)
@@ -599,11 +607,11 @@ func TestClearRestoresImmediately(t *testing.T) {
 			if d := time.Since(cleared); d > 50*time.Millisecond {
 				t.Errorf("in-flight request finished %v after Clear, want at once", d)
 			}
-			// ... and the next ones are clean.
-			for _, d := range latencies(t, c, "http://"+p.Addr(), 20) {
-				if d > 20*time.Millisecond {
-					t.Errorf("request after Clear took %v", d)
-				}
+			// ... and the next ones are clean (the fault would add ≥ 400 ms
+			// or ≥ 100 ms each; a stray slow one is machine noise).
+			ds := latencies(t, c, "http://"+p.Addr(), 20)
+			if p50, hi := percentile(ds, 0.5), slices.Max(ds); p50 > 5*time.Millisecond || hi > 90*time.Millisecond {
+				t.Errorf("requests after Clear: p50 %v, max %v; want clean", p50, hi)
 			}
 		})
 	}
