@@ -274,6 +274,9 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	var out []*Loaded
 	index := pf.byScenario()
 	for it.Next() {
+		if it.Selector().LabelType() != cue.StringLabel {
+			continue
+		}
 		name := it.Selector().Unquoted()
 		sv := it.Value()
 		spf, ok := index[name]

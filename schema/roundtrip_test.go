@@ -137,6 +137,9 @@ func compare(v cue.Value, typ reflect.Type, path string, problems *[]string) {
 	}
 	var cueFields []string
 	for it.Next() {
+		if it.Selector().LabelType() != cue.StringLabel {
+			continue
+		}
 		name := it.Selector().Unquoted()
 		cueFields = append(cueFields, name)
 		ft, ok := goFields[name]

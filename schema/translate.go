@@ -312,7 +312,11 @@ func suggest(name string, parent []string, v ...cue.Value) string {
 	best, bestD := "", 1+len(name)/3
 	var all []string
 	for it.Next() {
-		f := it.Selector().Unquoted()
+		sel := it.Selector()
+		if sel.LabelType() != cue.StringLabel {
+			continue // a pattern constraint or an index, not a field name
+		}
+		f := sel.Unquoted()
 		if strings.HasPrefix(f, "_") || strings.HasPrefix(f, "#") || f == name {
 			continue
 		}
