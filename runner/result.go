@@ -10,8 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"faultline.dev/faultline/golden/diff"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
+	"faultline.dev/faultline/schema"
 )
 
 // ResultsFile is the name of the results file in the report directory.
@@ -35,6 +37,9 @@ type Result struct {
 	LoadStart        time.Time `json:"loadStart"`
 	EndedAt          time.Time `json:"endedAt"`
 	PlannedLoad      float64   `json:"plannedLoadSeconds"`
+	// TimeScale is the factor the scenario's timeline was scaled by
+	// (`faultline run --time-scale`); absent when it ran as written.
+	TimeScale float64 `json:"timeScale,omitempty"`
 
 	Verdict  string `json:"verdict"`
 	Reason   string `json:"reason"`
@@ -59,6 +64,13 @@ type Result struct {
 	Unsupported        string   `json:"unsupported,omitempty"`
 	CleanupError       string   `json:"cleanupError,omitempty"`
 	Warnings           []string `json:"warnings,omitempty"`
+
+	// Tolerances are the scenario's baseline section, kept so that
+	// `faultline diff` can judge these results later without the scenario.
+	Tolerances *schema.Baseline `json:"tolerances,omitempty"`
+	// Baseline is this run compared with its golden baseline, when one
+	// exists for the scenario's major version.
+	Baseline *diff.Report `json:"baseline,omitempty"`
 }
 
 // Recovery is how long the service took to return to its steady level

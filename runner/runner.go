@@ -94,7 +94,7 @@ func Run(ctx context.Context, p *plan.Plan, b Backend, o Options) (*Result, erro
 	r := &run{p: p, b: b, o: o, tl: NewTimeline(p), runtime: map[string]*scrape.Phase{}}
 	r.res = &Result{Scenario: p.Scenario, Version: p.Version, RunID: o.RunID, Backend: b.Name(),
 		Target: p.Source.Target.URL, FaultlineVersion: buildinfo.Version(), StartedAt: time.Now().UTC(), ContentHash: p.ContentHash,
-		PlannedLoad: p.LoadEnd.Std().Seconds()}
+		PlannedLoad: p.LoadEnd.Std().Seconds(), TimeScale: p.TimeScale}
 	r.execute(ctx)
 	r.finish()
 	if err := r.res.Write(o.ReportDir); err != nil {
@@ -119,6 +119,7 @@ type run struct {
 
 	abortReason string
 	infraReason string
+	interrupted context.Context // the caller's context: done after a signal
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -135,24 +136,36 @@ func (r *run) abort(reason string) {
 	}
 }
 
+// infra records an infrastructure failure. After the user interrupted the
+// run, whatever fails next is a consequence of the interruption: the run
+// is aborted, not broken.
 func (r *run) infra(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.abortReason == "" && r.infraReason == "" {
-		r.infraReason = reason
+	if r.abortReason != "" || r.infraReason != "" {
+		return
 	}
+	if r.interrupted != nil && r.interrupted.Err() != nil {
+		r.abortReason = "interrupted (signal); then " + reason
+		return
+	}
+	r.infraReason = reason
 }
 
 // execute runs everything; whatever it returns through, the backend is
 // cleaned up and k6 is stopped.
 func (r *run) execute(parent context.Context) {
+	r.interrupted = parent
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer ccancel()
 		if err := r.b.Cleanup(cctx); err != nil {
-			r.infra("cleanup: " + err.Error())
+			// Faults may be left behind: that outranks any other outcome.
+			r.mu.Lock()
+			r.infraReason, r.abortReason = "cleanup failed, faults may be left: "+err.Error(), ""
+			r.mu.Unlock()
 			r.res.CleanupError = err.Error()
 		}
 		if r.k6 != nil {

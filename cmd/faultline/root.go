@@ -67,8 +67,14 @@ Exit codes:
 		newK6Cmd(),
 		newCompileCmd(),
 		newRunCmd(),
+		newCleanupCmd(),
 		newPlanCmd(),
 		newDemoTargetCmd(),
+		newGoldenCmd(),
+		newDiffCmd(),
+		newReportCmd(),
+		newInitCmd(),
+		newMaturityCmd(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 	"faultline.dev/faultline/internal/exitcode"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/local"
+	"faultline.dev/faultline/runner/report"
 	"faultline.dev/faultline/schema"
 )
 
@@ -27,6 +28,8 @@ func newRunCmd() *cobra.Command {
 		name      string
 		quiet     bool
 		output    string
+		after     afterRun
+		kf        kubeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run PATH",
@@ -41,19 +44,35 @@ Backends:
   local       no cluster: a fault injector in front of the target on loopback,
               CPU/memory stress beside it, kill/stop of the target process when
               target.local.command starts it
-  kubernetes  Chaos Mesh objects in a cluster (not available in this version)
+  kubernetes  Chaos Mesh objects in a cluster (--kubeconfig, --context, -n as
+              kubectl): each fault's object is created (server-side apply) at its
+              offset, watched until Chaos Mesh reports it injected, and deleted at
+              its end; every object carries faultline.dev/run-id and its own
+              duration. Before the run: guardrails (kube-system, kube-public,
+              kube-node-lease and chaos-mesh need --allow-namespace;
+              guardrails.allowedNamespaces; guardrails.maxBlastRadius unless
+              --allow-blast-radius), Chaos Mesh installed, permissions, leftovers
+              of an earlier run (refused unless --force), server-side dry run.
+              --dry-run stops there and prints what would be created (-o yaml:
+              the objects). A refusal exits 2 before anything is created. The
+              load goes from this machine to target.url. Leftovers:
+              faultline cleanup --run-id ID.
 
 The report directory (default out/<name>/<version>/runs/<run-id>) receives
-results.json, k6.log, the compiled k6 script and pprof snapshots of the target.
+results.json, k6.log, the compiled k6 script and pprof snapshots of the target,
+and the reports: junit.xml, report.md and report.html. When a golden baseline
+exists for the scenario's major version (--golden-dir), the run is compared
+with it; --update-golden blesses a passing run as the new baseline.
 
-Exit codes: 0 pass, 4 SLO breach, 6 aborted, 7 infrastructure error (including
+Exit codes: 0 pass, 4 SLO breach, 5 regression against the golden baseline
+(every SLO met), 6 aborted, 7 infrastructure error (including
 a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 3 invalid scenario.`,
 		Example: `  faultline run scenarios/checkout-jitter.cue
   faultline run scenarios/ --scenario checkout-jitter --report-dir out/run1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
+			if output != "table" && output != "json" && !(kf.dryRun && output == "yaml") {
 				return usageError{fmt.Errorf("--output must be table or json, not %q", output)}
 			}
 			ctx := cmd.Context()
@@ -69,9 +88,22 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			if err != nil {
 				return err
 			}
-			p, err := plan.New(l.Scenario)
+			// --time-scale: every duration of the timeline times F, before
+			// the k6 script is compiled; results.json records F.
+			timeScale, _ := cmd.Flags().GetFloat64("time-scale")
+			scaled, err := plan.Scale(l.Scenario, timeScale)
+			if err != nil {
+				return usageError{fmt.Errorf("--time-scale: %w", err)}
+			}
+			p, err := plan.New(scaled)
 			if err != nil {
 				return exitcode.With(exitcode.Invalid, err)
+			}
+			if timeScale != 1 {
+				p.TimeScale = timeScale
+				sl := *l
+				sl.Scenario = scaled
+				l = &sl
 			}
 			files, kdiags, err := k6.EmitLoaded(l)
 			if len(kdiags) > 0 {
@@ -82,6 +114,10 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				return err
 			}
 			runID := newRunID()
+			kb, err := kf.prepare(cmd, p, backend, runID, output)
+			if err != nil || (kb != nil && kf.dryRun) {
+				return err
+			}
 			if reportDir == "" {
 				reportDir = filepath.Join("out", l.Scenario.Name, l.Scenario.Version, "runs", runID)
 			}
@@ -106,7 +142,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				defer tlog.Close()
 				b = local.New(l.Scenario, self, tlog)
 			case "kubernetes":
-				return exitcode.With(exitcode.Usage, fmt.Errorf("the kubernetes backend is not available in this version of faultline; run with --backend local, or compile with `faultline compile` and apply the Chaos Mesh manifests"))
+				b = kb
 			default:
 				return usageError{fmt.Errorf("--backend must be local or kubernetes, not %q", backend)}
 			}
@@ -126,6 +162,10 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			}
 			if err != nil && res == nil {
 				return exitcode.With(exitcode.Infrastructure, err)
+			}
+			after.apply(ctx, stderr, res, l.Scenario, reportDir)
+			if err := report.WriteAll(reportDir, res); err != nil {
+				fmt.Fprintln(stderr, "warning: writing the reports:", err)
 			}
 			if output == "json" {
 				b, _ := os.ReadFile(filepath.Join(reportDir, runner.ResultsFile))
@@ -152,6 +192,9 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 	f.StringVar(&name, "scenario", "", "the scenario to run when PATH holds several")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress and no event lines on stderr")
 	f.StringVarP(&output, "output", "o", "table", "result on stdout: table or json")
+	after.flags(cmd)
+	kf.register(f)
+	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; recorded in results.json")
 	return cmd
 }
 

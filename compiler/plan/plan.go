@@ -40,6 +40,9 @@ type Plan struct {
 	Phases []Phase `json:"phases"`
 	// Segments split the timeline at every fault boundary.
 	Segments []Segment `json:"segments"`
+	// TimeScale is the factor the scenario's timeline was scaled by (see
+	// Scale) before this plan was made; 0 when it was not.
+	TimeScale float64 `json:"timeScale,omitempty"`
 
 	// Source is the scenario the plan was made from.
 	Source *schema.Scenario `json:"-"`

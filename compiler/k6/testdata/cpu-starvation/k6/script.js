@@ -23,7 +23,7 @@ export const options = {
           "target": 50
         },
         {
-          "duration": "40s",
+          "duration": "50s",
           "target": 50
         }
       ],
@@ -67,32 +67,32 @@ export const options = {
 
 const timeline = {
   "scenario": "cpu-starvation",
-  "version": "1.0.0",
-  "loadEnd": 50000,
+  "version": "2.0.0",
+  "loadEnd": 60000,
   "summaryEnv": "FAULTLINE_SUMMARY",
   "targetEnv": "FAULTLINE_TARGET_URL",
   "segments": [
     {
       "start": 0,
-      "end": 15000,
+      "end": 20000,
       "phase": "steady",
       "fault": "none"
     },
     {
-      "start": 15000,
-      "end": 35000,
+      "start": 20000,
+      "end": 40000,
       "phase": "fault",
       "fault": "cpu-burn"
     },
     {
-      "start": 35000,
-      "end": 45000,
+      "start": 40000,
+      "end": 50000,
       "phase": "recovery-grace",
       "fault": "none"
     },
     {
-      "start": 45000,
-      "end": 50000,
+      "start": 50000,
+      "end": 60000,
       "phase": "recovery",
       "fault": "none"
     }
@@ -101,7 +101,7 @@ const timeline = {
     {
       "name": "steady",
       "start": 0,
-      "end": 15000,
+      "end": 20000,
       "judgeFrom": 0,
       "hasSLOs": true,
       "thresholds": [
@@ -120,9 +120,9 @@ const timeline = {
     },
     {
       "name": "fault",
-      "start": 15000,
-      "end": 35000,
-      "judgeFrom": 15000,
+      "start": 20000,
+      "end": 40000,
+      "judgeFrom": 20000,
       "hasSLOs": true,
       "thresholds": [
         {
@@ -142,9 +142,9 @@ const timeline = {
     },
     {
       "name": "recovery",
-      "start": 35000,
-      "end": 50000,
-      "judgeFrom": 45000,
+      "start": 40000,
+      "end": 60000,
+      "judgeFrom": 50000,
       "hasSLOs": true,
       "thresholds": [
         {

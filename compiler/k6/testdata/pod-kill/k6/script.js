@@ -61,7 +61,7 @@ export const options = {
 
 const timeline = {
   "scenario": "pod-kill",
-  "version": "1.0.0",
+  "version": "1.1.0",
   "loadEnd": 120000,
   "summaryEnv": "FAULTLINE_SUMMARY",
   "targetEnv": "FAULTLINE_TARGET_URL",
@@ -155,7 +155,9 @@ const timeline = {
           "threshold": "count\u003e0"
         }
       ],
-      "runnerSLOs": []
+      "runnerSLOs": [
+        "goroutines"
+      ]
     }
   ]
 };

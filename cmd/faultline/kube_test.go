@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"faultline.dev/faultline/compiler/chaosmesh/crd"
+	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/internal/kubetest"
+	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/runner/kube"
+	"faultline.dev/faultline/runner/kube/kubetestctl"
+)
+
+var podChaos = schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "podchaos"}
+
+// kubeServer starts a real API server with Chaos Mesh's PodChaos and NetworkChaos CRDs and writes a
+// kubeconfig for it (server, CA, bearer token), as a user's would be.
+func kubeServer(t *testing.T) (*kubetest.Server, string) {
+	t.Helper()
+	s := kubetest.Start(t)
+	all, err := crd.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crds = all[:0]
+	for _, c := range all {
+		if slices.Contains([]string{"podchaos", "networkchaos"}, c.Spec.Names.Plural) {
+			crds = append(crds, c)
+		}
+	}
+	if err := s.InstallCRDs(context.Background(), crds); err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	src := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: admin
+  user:
+    token: %s
+contexts:
+- name: test
+  context: {cluster: test, user: admin, namespace: default}
+current-context: test
+`, s.Config.Host, s.Config.TLSClientConfig.CAFile, s.Config.BearerToken)
+	if err := os.WriteFile(kc, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, kc
+}
+
+// TestRunKubernetesDryRun: `faultline run --backend kubernetes --dry-run` against a real API server,
+// through a kubeconfig file, prints what would be created and creates nothing; -o yaml prints the
+// objects; a guardrail refusal exits 2 naming the fault, the rule and the flag.
+func TestRunKubernetesDryRun(t *testing.T) {
+	s, kc := kubeServer(t)
+	scenario := filepath.Join(t.TempDir(), "pod-kill.yaml")
+	if err := os.WriteFile(scenario, []byte(`name: pod-kill
+version: 1.0.0
+target:
+  url: http://checkout.shop.svc:8080
+  kubernetes: {namespace: shop, selector: {app: checkout}}
+load:
+  executor: constant-vus
+  vus: 1
+  duration: 2m
+  requests:
+    - {name: catalog, path: /catalog}
+faults:
+  kill:
+    start: 30s
+    duration: 30s
+    mode: fixed-percent
+    value: 20
+    podKill: {gracePeriod: 0}
+slos:
+  steady: {errorRate: 1}
+guardrails:
+  allowedNamespaces: [shop]
+  maxBlastRadius: 25
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runInProcess(t, "run", "--backend", "kubernetes", "--dry-run", "--kubeconfig", kc, scenario)
+	if code != exitcode.OK {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if want := "PodChaos shop/pod-kill-01-kill (fault kill): would be created (server dry run passed)\n"; stdout != want {
+		t.Errorf("stdout %q, want %q", stdout, want)
+	}
+	list, err := s.Dynamic().Resource(podChaos).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) > 0 {
+		t.Errorf("the dry run created %d objects", len(list.Items))
+	}
+
+	code, stdout, stderr = runInProcess(t, "run", "--backend", "kubernetes", "--dry-run", "-o", "yaml", "--kubeconfig", kc, "--context", "test", scenario)
+	if code != exitcode.OK {
+		t.Fatalf("-o yaml: exit %d\nstderr: %s", code, stderr)
+	}
+	for _, want := range []string{"kind: PodChaos", "name: pod-kill-01-kill", "namespace: shop", "app.kubernetes.io/managed-by: faultline", "faultline.dev/run-id:", "duration: 30s"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("-o yaml lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	code, _, stderr = runInProcess(t, "run", "--backend", "kubernetes", "--dry-run", "--kubeconfig", kc, "-n", "kube-system", scenario)
+	if code != exitcode.Usage {
+		t.Errorf("-n kube-system: exit %d, want %d (refused)\n%s", code, exitcode.Usage, stderr)
+	}
+	for _, want := range []string{"fault kill", kube.RuleProtectedNamespace, "--allow-namespace kube-system"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("refusal %q does not say %q", stderr, want)
+		}
+	}
+
+	code, _, stderr = runInProcess(t, "run", "--dry-run", scenario)
+	if code != exitcode.Usage || !strings.Contains(stderr, "--dry-run needs --backend kubernetes") {
+		t.Errorf("--dry-run with the local backend: exit %d: %s", code, stderr)
+	}
+}
+
+// TestCleanupCmd: `faultline cleanup --run-id` deletes one run's objects and prints them; --all -n
+// deletes every managed object of a namespace; an empty cleanup succeeds; flags are checked.
+func TestCleanupCmd(t *testing.T) {
+	s, kc := kubeServer(t)
+	ctx := context.Background()
+	create := func(ns, name, runID string) {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos",
+			"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{
+				"app.kubernetes.io/managed-by": "faultline", kube.LabelRunID: runID}},
+			"spec": map[string]any{"action": "pod-kill", "mode": "one", "duration": "30s",
+				"selector": map[string]any{"namespaces": []any{ns}, "labelSelectors": map[string]any{"app": "checkout"}}},
+		}}
+		if _, err := s.Dynamic().Resource(podChaos).Namespace(ns).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("shop", "a", "r1")
+	create("shop", "b", "r1")
+	create("shop", "c", "r2")
+	create("other", "d", "r3")
+
+	code, stdout, stderr := runInProcess(t, "cleanup", "--kubeconfig", kc, "--run-id", "r1")
+	if code != exitcode.OK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "deleted PodChaos shop/a\ndeleted PodChaos shop/b\n"; stdout != want {
+		t.Errorf("stdout %q, want %q", stdout, want)
+	}
+	code, stdout, stderr = runInProcess(t, "cleanup", "--kubeconfig", kc, "--all", "-n", "shop")
+	if code != exitcode.OK || stdout != "deleted PodChaos shop/c\n" {
+		t.Errorf("--all -n shop: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runInProcess(t, "cleanup", "--kubeconfig", kc, "--all")
+	if code != exitcode.OK || stdout != "deleted PodChaos other/d\n" {
+		t.Errorf("--all: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runInProcess(t, "cleanup", "--kubeconfig", kc, "--all")
+	if code != exitcode.OK || stdout != "" || !strings.Contains(stderr, "nothing to clean up") {
+		t.Errorf("empty cleanup: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if code, _, _ := runInProcess(t, "cleanup", "--kubeconfig", kc); code != exitcode.Usage {
+		t.Errorf("neither --run-id nor --all: exit %d, want %d", code, exitcode.Usage)
+	}
+	if code, _, _ := runInProcess(t, "cleanup", "--kubeconfig", kc, "--all", "--run-id", "x"); code != exitcode.Usage {
+		t.Errorf("both --run-id and --all: exit %d, want %d", code, exitcode.Usage)
+	}
+}
+
+// TestRunKubernetes runs the faultline binary with --backend kubernetes against a real API server,
+// with the test controller (kubetestctl) standing in for Chaos Mesh's, and real load from the
+// embedded k6 to a loopback target: a full run passes with the fault's actual window recorded and
+// leaves no object; a run interrupted by SIGINT during the fault is aborted (exit 6) and leaves no
+// object either.
+func TestRunKubernetes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	s, kc := kubeServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ctl := &kubetestctl.Controller{Dynamic: s.Dynamic(),
+		Resources: []schema.GroupVersionResource{podChaos, {Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "networkchaos"}},
+		Pods:      []kubetestctl.Pod{{Namespace: "e2e", Name: "checkout-0", Labels: map[string]string{"app": "checkout"}}}}
+	wait := ctl.Start(ctx)
+	t.Cleanup(func() { cancel(); wait() })
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	t.Cleanup(target.Close)
+	dir := t.TempDir()
+	src := fmt.Sprintf(`name: kube-e2e
+version: 1.0.0
+target:
+  url: %s
+  kubernetes: {namespace: e2e, selector: {app: checkout}}
+load:
+  executor: constant-arrival-rate
+  rate: 20
+  duration: 6s
+  preAllocatedVUs: 5
+  maxVUs: 10
+  requests:
+    - {name: home, path: /, expect: {status: 200}}
+faults:
+  jitter:
+    start: 2s
+    duration: 2s
+    mode: all
+    networkDelay: {latency: 100ms}
+slos:
+  steady: {errorRate: 1}
+  fault: {errorRate: 1}
+  recovery: {errorRate: 1}
+`, target.URL)
+	scenario := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scenario, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	left := func() []string {
+		var out []string
+		for _, r := range ctl.Resources {
+			list, err := s.Dynamic().Resource(r).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelSelectorAll()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range list.Items {
+				out = append(out, it.GetKind()+" "+it.GetNamespace()+"/"+it.GetName())
+			}
+		}
+		return out
+	}
+
+	run := func(name string, interruptAfter time.Duration) (int, string, *runner.Result) {
+		report := filepath.Join(dir, name)
+		cmd := exec.Command(binary, "run", scenario, "--backend", "kubernetes", "--kubeconfig", kc, "--report-dir", report, "--quiet")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if interruptAfter > 0 {
+			time.AfterFunc(interruptAfter, func() { _ = cmd.Process.Signal(syscall.SIGINT) })
+		}
+		_ = cmd.Wait()
+		res, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		return cmd.ProcessState.ExitCode(), out.String(), res
+	}
+
+	code, out, res := run("full", 0)
+	if code != exitcode.OK || res.Backend != "kubernetes" {
+		t.Fatalf("exit %d (backend %s), want 0:\n%s", code, res.Backend, out)
+	}
+	if len(res.Faults) != 1 || res.Faults[0].StartOffset < 1.9 || res.Faults[0].StartOffset > 3.5 || res.Faults[0].EndOffset < res.Faults[0].StartOffset {
+		t.Errorf("fault windows %+v", res.Faults)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("a full run left %v", l)
+	}
+
+	start := time.Now()
+	code, out, res = run("interrupted", 3*time.Second)
+	if code != exitcode.Aborted || res.Verdict == runner.VerdictPass {
+		t.Errorf("SIGINT during the fault: exit %d, verdict %s, want 6:\n%s", code, res.Verdict, out)
+	}
+	t.Logf("interrupted run ended %s after its start (SIGINT at 3s)", time.Since(start).Round(time.Millisecond))
+	if l := left(); len(l) > 0 {
+		t.Errorf("an interrupted run left %v", l)
+	}
+}

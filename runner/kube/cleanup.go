@@ -1,0 +1,316 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"faultline.dev/faultline/compiler/chaosmesh"
+)
+
+// Ref names one object on the cluster.
+type Ref struct {
+	Kind      string
+	Resource  schema.GroupVersionResource
+	Namespace string
+	Name      string
+	// RunID is the object's faultline.dev/run-id label, when listed.
+	RunID string
+}
+
+// String is "Kind namespace/name".
+func (r Ref) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name }
+
+func (r Ref) key() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
+
+// LeftoverError is a cleanup that could not confirm every object gone before its deadline.
+type LeftoverError struct {
+	// Objects may be left on the cluster (each expires by itself at the end of its duration).
+	Objects []Ref
+	// Cause is the last error seen (the API server unreachable, a stuck finalizer, ...).
+	Cause error
+	// Hint says how to finish the job.
+	Hint string
+}
+
+func (e *LeftoverError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cleanup did not finish: %d object(s) may be left on the cluster", len(e.Objects))
+	if e.Cause != nil {
+		fmt.Fprintf(&b, " (last error: %v)", e.Cause)
+	}
+	b.WriteString(":")
+	for _, r := range e.Objects {
+		b.WriteString("\n  ")
+		b.WriteString(r.String())
+	}
+	b.WriteString("\neach expires by itself at the end of its duration")
+	if e.Hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+func (e *LeftoverError) Unwrap() error { return e.Cause }
+
+// Cleaner deletes faultline's objects by label and waits until they are gone.
+type Cleaner struct {
+	Clients *Clients
+	// Kinds to look in; nil: every namespaced Chaos Mesh kind the server serves (CleanupKinds).
+	Kinds []Kind
+	// Namespaces to look in; nil or "": every namespace.
+	Namespaces []string
+	// Selector is the label selector (faultline.dev/run-id=ID, or managed-by=faultline for --all).
+	Selector string
+	// Known are objects to delete even if listing does not show them (yet): what a run applied.
+	Known []Ref
+	// ForceFinalizers annotates objects still there StuckAfter after their deletion with
+	// chaos-mesh.chaos-mesh.org/cleanFinalizer=forced: Chaos Mesh then drops its finalizer without
+	// recovering.
+	ForceFinalizers bool
+	// StuckAfter is how long a deleted object may stay before it counts as stuck (default 10s).
+	StuckAfter time.Duration
+	// RunID, when set, goes into the hint of a LeftoverError.
+	RunID string
+	Log   io.Writer
+}
+
+func (c *Cleaner) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+func (c *Cleaner) kinds(ctx context.Context) ([]Kind, error) {
+	if c.Kinds != nil {
+		return c.Kinds, nil
+	}
+	served, err := c.Clients.ServedKinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.Kinds = CleanupKinds(served)
+	return c.Kinds, nil
+}
+
+// List returns the objects matching the selector, sorted.
+func (c *Cleaner) List(ctx context.Context) ([]Ref, error) {
+	kinds, err := c.kinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nss := c.Namespaces
+	if len(nss) == 0 {
+		nss = []string{metav1.NamespaceAll}
+	}
+	var out []Ref
+	for _, k := range kinds {
+		for _, ns := range nss {
+			var list *unstructured.UnstructuredList
+			err := retryUnreachable(ctx, 5*time.Second, func() error {
+				var err error
+				list, err = c.Clients.Dynamic.Resource(k.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: c.Selector})
+				return err
+			})
+			if err != nil {
+				where := "every namespace"
+				if ns != "" {
+					where = "namespace " + ns
+				}
+				return nil, fmt.Errorf("listing %s in %s (labels %s): %w", k.Resource.Resource, where, c.Selector, err)
+			}
+			for _, it := range list.Items {
+				out = append(out, Ref{Kind: k.Kind, Resource: k.Resource, Namespace: it.GetNamespace(), Name: it.GetName(), RunID: it.GetLabels()[LabelRunID]})
+			}
+		}
+	}
+	sortRefs(out)
+	return out, nil
+}
+
+func sortRefs(rs []Ref) {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].key() < rs[j].key() })
+}
+
+// Run deletes every object matching the selector (and every Known one) with background
+// propagation, and waits until they are gone. While the API server is unreachable it retries with
+// backoff until ctx ends; then it returns a *LeftoverError listing what may be left. It returns the
+// objects it deleted (found and confirmed gone), sorted.
+func (c *Cleaner) Run(ctx context.Context) ([]Ref, error) {
+	if c.StuckAfter <= 0 {
+		c.StuckAfter = 10 * time.Second
+	}
+	pending := map[string]Ref{}
+	for _, r := range c.Known {
+		pending[r.key()] = r
+	}
+	var deleted []Ref
+	bo := newBackoff()
+	var lastErr error
+	stuck, listed := false, false
+	for {
+		err := c.round(ctx, pending, &deleted, &listed)
+		if err == nil {
+			sortRefs(deleted)
+			return deleted, nil
+		}
+		lastErr = err
+		stuck = stuck || errors.Is(err, errStuck)
+		if ctx.Err() != nil || !retryable(err) {
+			break
+		}
+		c.logf("cleanup: %v; retrying", err)
+		if bo.sleep(ctx) != nil {
+			break
+		}
+	}
+	left := make([]Ref, 0, len(pending))
+	for _, r := range pending {
+		left = append(left, r)
+	}
+	sortRefs(left)
+	sortRefs(deleted)
+	if len(left) == 0 && listed {
+		return deleted, lastErr
+	}
+	again := "faultline cleanup --all"
+	if c.RunID != "" {
+		again = "faultline cleanup --run-id " + c.RunID
+	}
+	var hint string
+	switch {
+	case stuck && !c.ForceFinalizers:
+		hint = fmt.Sprintf("objects stuck in deletion (Chaos Mesh did not remove its finalizer %s) can be forced with `%s --force-finalizers`", FinalizerRecords, again)
+	case stuck:
+		hint = "Chaos Mesh's controller did not act on " + AnnotationCleanFinalizer + "=" + CleanFinalizerForced + ": is it running?"
+	default:
+		hint = fmt.Sprintf("run `%s` once the API server answers", again)
+	}
+	if !listed {
+		hint += " (listed above: the objects this run created; others with its label may exist)"
+	}
+	return deleted, &LeftoverError{Objects: left, Cause: lastErr, Hint: hint}
+}
+
+var (
+	errListing = errors.New("listing")
+	errStuck   = errors.New("stuck in deletion")
+)
+
+func retryable(err error) bool {
+	return Unreachable(err) || errors.Is(err, errStuck) || errors.Is(err, errListing) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// round lists, deletes and waits once.
+func (c *Cleaner) round(ctx context.Context, pending map[string]Ref, deleted *[]Ref, listed *bool) error {
+	found, err := c.List(ctx)
+	if err != nil {
+		// NotFound: a server that just came back may serve the kinds a moment after it answers.
+		if Unreachable(err) || ctx.Err() != nil || (apierrors.IsNotFound(err) && c.Kinds != nil) {
+			return fmt.Errorf("%w: %w", errListing, err)
+		}
+		return err
+	}
+	*listed = true
+	for _, r := range found {
+		pending[r.key()] = r
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	bg := metav1.DeletePropagationBackground
+	refs := make([]Ref, 0, len(pending))
+	for _, r := range pending {
+		refs = append(refs, r)
+	}
+	sortRefs(refs)
+	for _, r := range refs {
+		err := c.res(r).Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", r, err)
+		}
+	}
+	// Wait for all of them at once: their finalizers run in parallel.
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, r := range refs {
+		wg.Go(func() {
+			err := c.waitGone(ctx, r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				delete(pending, r.key())
+				*deleted = append(*deleted, r)
+			} else if firstErr == nil {
+				firstErr = fmt.Errorf("waiting for %s to be gone: %w", r, err)
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (c *Cleaner) res(r Ref) dynamic.ResourceInterface {
+	return c.Clients.Dynamic.Resource(r.Resource).Namespace(r.Namespace)
+}
+
+// waitGone waits for one deleted object; after StuckAfter it forces the finalizer off when asked
+// to, else reports errStuck.
+func (c *Cleaner) waitGone(ctx context.Context, r Ref) error {
+	sctx, cancel := context.WithTimeout(ctx, c.StuckAfter)
+	_, _, err := waitObject(sctx, c.res(r), r.Name, nil, nil, nil)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Still there, or the server stopped answering meanwhile?
+	if _, gerr := c.res(r).Get(ctx, r.Name, metav1.GetOptions{}); gerr != nil {
+		if apierrors.IsNotFound(gerr) {
+			return nil
+		}
+		return gerr
+	}
+	if !c.ForceFinalizers {
+		return fmt.Errorf("%w: still there %s after its deletion (finalizer %s: Chaos Mesh did not recover it)", errStuck, c.StuckAfter, FinalizerRecords)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, AnnotationCleanFinalizer, CleanFinalizerForced)
+	if _, err := c.res(r).Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("annotating %s with %s=%s: %w", r, AnnotationCleanFinalizer, CleanFinalizerForced, err)
+	}
+	c.logf("cleanup: %s was stuck in deletion: annotated %s=%s", r, AnnotationCleanFinalizer, CleanFinalizerForced)
+	sctx, cancel = context.WithTimeout(ctx, c.StuckAfter)
+	defer cancel()
+	_, _, err = waitObject(sctx, c.res(r), r.Name, nil, nil, nil)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("%w: still there after %s=%s", errStuck, AnnotationCleanFinalizer, CleanFinalizerForced)
+	}
+	return err
+}
+
+// LabelSelectorAll selects every object faultline manages (`faultline cleanup --all`).
+func LabelSelectorAll() string { return chaosmesh.LabelManagedBy + "=" + chaosmesh.ManagedByValue }
+
+// LabelSelectorRun selects the objects of one run (`faultline cleanup --run-id ID`).
+func LabelSelectorRun(runID string) string {
+	return LabelSelectorAll() + "," + LabelRunID + "=" + chaosmesh.LabelValue(runID)
+}

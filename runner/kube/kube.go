@@ -1,0 +1,858 @@
+// Package kube is the runner's kubernetes backend: each fault is a Chaos Mesh object, created
+// (server-side apply, field manager "faultline") at the fault's offset and deleted at its end.
+//
+// Before a run (Prepare, or Preflight on its own for --dry-run) it checks, in this order, without
+// creating anything: the guardrails (protected namespaces, guardrails.allowedNamespaces,
+// guardrails.maxBlastRadius; see Guardrails), that Chaos Mesh is installed (discovery serves its
+// kinds), that the caller may create and delete each kind in each namespace
+// (SelfSubjectAccessReview; a server without the authorization API is noted and not checked), that
+// no object of an earlier run of the scenario is left (refused unless Force, which deletes them
+// first), and finally a server-side dry run of every object.
+//
+// Inject applies the fault's object with the run's label (faultline.dev/run-id) and WATCHES it
+// until Chaos Mesh reports it injected (conditions Selected=True and AllInjected=True), or the
+// injection timeout passes: no pod matched leaves Selected False forever, and the error names the
+// selector and namespace. The injection instant comes from the object's records
+// (status.experiment.containerRecords[].events, the last "Apply Succeeded" over all targets; Chaos
+// Mesh writes whole seconds, so it is clamped between the apply request and the moment faultline saw
+// AllInjected), else the moment faultline saw AllInjected (Chaos Mesh's conditions carry no
+// transition time). Recover deletes the object (background propagation) and watches until it is
+// gone: Chaos Mesh's finalizer chaos-mesh/records recovers every target first. One-shot kinds
+// (pod-kill, container-kill) take the same path: Inject waits for AllInjected, Recover deletes.
+// While a fault is active, its object is watched: losing the API server, or the object, is
+// reported on Failures, so such a run is never judged a pass. Every object also carries its own
+// duration: a runner that dies leaves nothing running past the fault's window.
+//
+// Cleanup deletes every object with the run's label, retrying with backoff while the API server
+// is unreachable, for up to CleanupTimeout; what it could not confirm deleted is listed in its
+// error (*LeftoverError).
+//
+// The load is sent from the runner's machine with the embedded k6 to target.url (Prepare returns
+// it unchanged).
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"faultline.dev/faultline/compiler/chaosmesh"
+	"faultline.dev/faultline/compiler/plan"
+	fschema "faultline.dev/faultline/schema"
+)
+
+// Defaults of Config.
+const (
+	DefaultInjectionTimeout = 30 * time.Second
+	DefaultRecoverTimeout   = 60 * time.Second
+	DefaultCleanupTimeout   = 2 * time.Minute
+)
+
+// Config configures a Backend.
+type Config struct {
+	// RunID is put on every object as the label faultline.dev/run-id. Required.
+	RunID string
+	// Namespace, when set, is where the Chaos Mesh objects are created instead of the scenario's
+	// namespace (target.kubernetes.namespace); the pod selectors keep the scenario's namespaces.
+	Namespace string
+	// InjectionTimeout bounds the wait for Selected and AllInjected (default 30s).
+	InjectionTimeout time.Duration
+	// RecoverTimeout bounds the wait for a deleted object to be gone (default 60s).
+	RecoverTimeout time.Duration
+	// CleanupTimeout bounds Cleanup's retries (default 2m). Cleanup takes it from the moment it is
+	// called, whatever the deadline of the context it is given: the runner's own is shorter.
+	CleanupTimeout time.Duration
+	// AllowNamespaces lifts the protected-namespace rule for these namespaces.
+	AllowNamespaces []string
+	// AllowBlastRadius lifts guardrails.maxBlastRadius.
+	AllowBlastRadius bool
+	// Force deletes the objects an earlier run of the scenario left, instead of refusing to run.
+	Force bool
+	// Log receives notes and events (nil: none).
+	Log io.Writer
+}
+
+// Object is the Chaos Mesh object of one fault, ready to apply.
+type Object struct {
+	Fault    plan.Fault
+	Kind     string
+	Resource schema.GroupVersionResource
+	Obj      *unstructured.Unstructured
+}
+
+// Ref names the object.
+func (o *Object) Ref() Ref {
+	return Ref{Kind: o.Kind, Resource: o.Resource, Namespace: o.Obj.GetNamespace(), Name: o.Obj.GetName()}
+}
+
+func (o *Object) String() string { return o.Ref().String() }
+
+// Backend is the kubernetes backend (runner.Backend).
+type Backend struct {
+	c   *Clients
+	cfg Config
+	s   *fschema.Scenario
+
+	objects  []*Object
+	byFault  map[string]*Object
+	prepared bool
+	failures chan error
+
+	mu       sync.Mutex
+	applied  map[string]*Object            // by fault: applied (or maybe applied) and not yet recovered
+	watching map[string]context.CancelFunc // by fault: supervision of an injected object
+	cleaned  bool
+}
+
+// New returns a kubernetes backend for a scenario.
+func New(c *Clients, s *fschema.Scenario, cfg Config) *Backend {
+	if cfg.InjectionTimeout <= 0 {
+		cfg.InjectionTimeout = DefaultInjectionTimeout
+	}
+	if cfg.RecoverTimeout <= 0 {
+		cfg.RecoverTimeout = DefaultRecoverTimeout
+	}
+	if cfg.CleanupTimeout <= 0 {
+		cfg.CleanupTimeout = DefaultCleanupTimeout
+	}
+	return &Backend{c: c, cfg: cfg, s: s, failures: make(chan error, 1),
+		applied: map[string]*Object{}, watching: map[string]context.CancelFunc{}}
+}
+
+// Name is "kubernetes".
+func (b *Backend) Name() string { return "kubernetes" }
+
+// Failures reports losing the API server, or an active fault's object, during the run.
+func (b *Backend) Failures() <-chan error { return b.failures }
+
+// Objects are the objects Preflight prepared, in plan order.
+func (b *Backend) Objects() []*Object { return b.objects }
+
+func (b *Backend) logf(format string, args ...any) {
+	if b.cfg.Log != nil {
+		fmt.Fprintf(b.cfg.Log, format+"\n", args...)
+	}
+}
+
+// Prepare runs Preflight (unless it already ran) and returns target.url: the load is sent from
+// this machine.
+func (b *Backend) Prepare(ctx context.Context, p *plan.Plan) (string, error) {
+	if !b.prepared {
+		if _, err := b.Preflight(ctx, p); err != nil {
+			return "", err
+		}
+	}
+	return p.Source.Target.URL, nil
+}
+
+// Preflight compiles the plan's objects and checks them against the guardrails and the cluster
+// without creating anything (see the package documentation for the order). Errors: a
+// *chaosmesh.ScenarioError (the scenario cannot be compiled), a *RefusedError (guardrails,
+// permissions, leftovers), an error wrapping ErrChaosMeshMissing, a *DryRunError, or an error
+// reaching the API server.
+func (b *Backend) Preflight(ctx context.Context, p *plan.Plan) ([]*Object, error) {
+	if b.cfg.RunID == "" {
+		return nil, errors.New("kube: Config.RunID is empty")
+	}
+	objs, err := b.build(p)
+	if err != nil {
+		return nil, err
+	}
+	if r := Guardrails(b.s, objs, b.cfg.AllowNamespaces, b.cfg.AllowBlastRadius); len(r) > 0 {
+		return nil, &RefusedError{Scenario: b.s.Name, Refusals: r}
+	}
+	served, err := b.c.ServedKinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, o := range objs {
+		k, ok := served[o.Kind]
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%s (fault %s)", o.Kind, o.Fault.Name))
+			continue
+		}
+		o.Resource = k.Resource
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: the API server at %s does not serve %s; install (or upgrade) Chaos Mesh",
+			ErrChaosMeshMissing, b.c.Host, strings.Join(missing, ", "))
+	}
+	refusals, err := b.checkAccess(ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	if len(refusals) > 0 {
+		return nil, &RefusedError{Scenario: b.s.Name, Refusals: refusals}
+	}
+	if err := b.leftovers(ctx, objs, served); err != nil {
+		return nil, err
+	}
+	if err := b.dryRun(ctx, objs); err != nil {
+		return nil, err
+	}
+	b.objects = objs
+	b.byFault = map[string]*Object{}
+	for _, o := range objs {
+		b.byFault[o.Fault.Name] = o
+	}
+	b.prepared = true
+	return objs, nil
+}
+
+// build compiles the plan into unstructured objects carrying the run's label.
+func (b *Backend) build(p *plan.Plan) ([]*Object, error) {
+	m, err := chaosmesh.Emit(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Object
+	for _, c := range m.Chaos {
+		data, err := chaosmesh.Marshal(c.Object)
+		if err != nil {
+			return nil, err
+		}
+		js, err := yaml.YAMLToJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			return nil, fmt.Errorf("fault %s: %w", c.Fault.Name, err)
+		}
+		if b.cfg.Namespace != "" {
+			u.SetNamespace(b.cfg.Namespace)
+		}
+		l := u.GetLabels()
+		l[LabelRunID] = chaosmesh.LabelValue(b.cfg.RunID)
+		u.SetLabels(l)
+		out = append(out, &Object{Fault: c.Fault, Kind: c.Kind, Obj: u})
+	}
+	return out, nil
+}
+
+// checkAccess asks the API server (SelfSubjectAccessReview) whether the caller may create and delete
+// each kind in each namespace. A server without the authorization API cannot tell: that is noted in
+// the log and the run goes on (the dry run still catches a refused create).
+func (b *Backend) checkAccess(ctx context.Context, objs []*Object) ([]Refusal, error) {
+	ssar := schema.GroupVersionResource{Group: "authorization.k8s.io", Version: "v1", Resource: "selfsubjectaccessreviews"}
+	type key struct{ res, ns, verb string }
+	seen := map[key]bool{}
+	var out []Refusal
+	for _, o := range objs {
+		for _, verb := range []string{"create", "delete"} {
+			k := key{o.Resource.Resource, o.Obj.GetNamespace(), verb}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			review := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+				"metadata": map[string]any{"generateName": "faultline-"},
+				"spec": map[string]any{"resourceAttributes": map[string]any{
+					"namespace": k.ns, "verb": verb, "group": o.Resource.Group, "version": o.Resource.Version, "resource": k.res,
+				}},
+			}}
+			var got *unstructured.Unstructured
+			err := retryUnreachable(ctx, 5*time.Second, func() error {
+				var err error
+				got, err = b.c.Dynamic.Resource(ssar).Create(ctx, review, metav1.CreateOptions{})
+				return err
+			})
+			if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
+				b.logf("note: the API server at %s has no authorization API (SelfSubjectAccessReview): permissions not checked; the server-side dry run still tries every create", b.c.Host)
+				return nil, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("checking permissions (SelfSubjectAccessReview %s %s in %s): %w", verb, k.res, k.ns, err)
+			}
+			allowed, _, _ := unstructured.NestedBool(got.Object, "status", "allowed")
+			if !allowed {
+				reason, _, _ := unstructured.NestedString(got.Object, "status", "reason")
+				if reason == "" {
+					reason = "no reason given"
+				}
+				out = append(out, Refusal{Fault: o.Fault.Name, Rule: RulePermission, Message: fmt.Sprintf(
+					"you may not %s %s.%s in namespace %s (%s); ask for a Role that allows create, delete, get, list and watch on Chaos Mesh's kinds there",
+					verb, k.res, o.Resource.Group, k.ns, reason)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// leftovers finds objects of an earlier run of this scenario in the run's namespaces. They are a
+// refusal, unless Force: then they are deleted (and waited for) before the run.
+func (b *Backend) leftovers(ctx context.Context, objs []*Object, served map[string]Kind) error {
+	sel := labels.SelectorFromSet(labels.Set{chaosmesh.LabelManagedBy: chaosmesh.ManagedByValue, chaosmesh.LabelScenario: b.s.Name}).String()
+	cl := &Cleaner{Clients: b.c, Kinds: CleanupKinds(served), Namespaces: namespaces(objs), Selector: sel, Log: b.cfg.Log}
+	found, err := cl.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	var names []string
+	for _, r := range found {
+		names = append(names, r.String()+runIDOf(r))
+	}
+	if !b.cfg.Force {
+		return &RefusedError{Scenario: b.s.Name, Refusals: []Refusal{{Rule: RuleLeftovers, Message: fmt.Sprintf(
+			"an earlier run of scenario %s left %d object(s): %s; remove them with `faultline cleanup --run-id ID` (or --all), or pass --force to delete them before this run",
+			b.s.Name, len(found), strings.Join(names, ", "))}}}
+	}
+	b.logf("--force: deleting %d object(s) left by an earlier run: %s", len(found), strings.Join(names, ", "))
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.CleanupTimeout)
+	defer cancel()
+	cl.Known = found
+	_, err = cl.Run(cctx)
+	return err
+}
+
+func runIDOf(r Ref) string {
+	if r.RunID == "" {
+		return ""
+	}
+	return " (run " + r.RunID + ")"
+}
+
+func namespaces(objs []*Object) []string {
+	var out []string
+	for _, o := range objs {
+		if !slices.Contains(out, o.Obj.GetNamespace()) {
+			out = append(out, o.Obj.GetNamespace())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DryRunError lists the objects the API server rejected in the server-side dry run.
+type DryRunError struct {
+	Problems []string
+}
+
+func (e *DryRunError) Error() string {
+	return "the API server rejects the run's objects (server-side dry run, nothing was created):\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// dryRun applies every object with dryRun=All.
+func (b *Backend) dryRun(ctx context.Context, objs []*Object) error {
+	var problems []string
+	for _, o := range objs {
+		got, err := b.apply(ctx, o, true)
+		if err != nil {
+			if Unreachable(err) {
+				return fmt.Errorf("server-side dry run of %s: %w", o, err)
+			}
+			problems = append(problems, fmt.Sprintf("fault %s: %s: %v", o.Fault.Name, o, err))
+			continue
+		}
+		_ = got
+	}
+	if len(problems) > 0 {
+		return &DryRunError{Problems: problems}
+	}
+	return nil
+}
+
+func (b *Backend) resource(o *Object) dynamic.ResourceInterface {
+	return b.c.Dynamic.Resource(o.Resource).Namespace(o.Obj.GetNamespace())
+}
+
+// apply server-side applies the object: field manager faultline, force, strict field validation.
+func (b *Backend) apply(ctx context.Context, o *Object, dry bool) (*unstructured.Unstructured, error) {
+	data, err := o.Obj.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	force := true
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force, FieldValidation: "Strict"}
+	if dry {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var got *unstructured.Unstructured
+	err = retryUnreachable(ctx, 5*time.Second, func() error {
+		var err error
+		got, err = b.resource(o).Patch(ctx, o.Obj.GetName(), types.ApplyPatchType, data, opts)
+		return err
+	})
+	return got, err
+}
+
+// Inject applies the fault's object and waits until Chaos Mesh reports it injected.
+func (b *Backend) Inject(ctx context.Context, f plan.Fault) (time.Time, error) {
+	o := b.byFault[f.Name]
+	if o == nil {
+		return time.Time{}, fmt.Errorf("fault %s: no object prepared (Prepare not called?)", f.Name)
+	}
+	b.mu.Lock()
+	b.applied[f.Name] = o // from now on Cleanup deletes it, whatever the apply's outcome
+	b.mu.Unlock()
+	sent := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, b.cfg.InjectionTimeout)
+	defer cancel()
+	got, err := b.apply(wctx, o, false)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("creating %s: %w", o, err)
+	}
+	last, seen, err := b.waitFor(wctx, o, got, injected)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return time.Time{}, b.injectTimeout(o, last)
+		}
+		return time.Time{}, fmt.Errorf("waiting for %s to be injected: %w", o, err)
+	}
+	at := InjectedAt(last, sent, seen)
+	b.supervise(o, last.GetResourceVersion())
+	return at, nil
+}
+
+// injected: Selected=True and AllInjected=True.
+func injected(u *unstructured.Unstructured) bool {
+	return condition(u, "Selected") == "True" && condition(u, "AllInjected") == "True"
+}
+
+// condition returns the status of a Chaos Mesh condition ("True", "False", "" when absent).
+func condition(u *unstructured.Unstructured, typ string) string {
+	if u == nil {
+		return ""
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if ok && m["type"] == typ {
+			s, _ := m["status"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// InjectedAt is the instant a fault took effect: the latest "Apply Succeeded" event over the
+// object's records (every target injected), clamped to [sent, seen] because Chaos Mesh writes
+// whole seconds; seen when there is no such event.
+func InjectedAt(u *unstructured.Unstructured, sent, seen time.Time) time.Time {
+	var latest time.Time
+	for _, ev := range recordEvents(u) {
+		if ev.op == "Apply" && ev.typ == "Succeeded" && ev.at.After(latest) {
+			latest = ev.at
+		}
+	}
+	if latest.IsZero() {
+		return seen
+	}
+	if latest.Before(sent) {
+		latest = sent
+	}
+	if latest.After(seen) {
+		latest = seen
+	}
+	return latest
+}
+
+type recordEvent struct {
+	target, op, typ, msg string
+	at                   time.Time
+}
+
+func recordEvents(u *unstructured.Unstructured) []recordEvent {
+	if u == nil {
+		return nil
+	}
+	recs, _, _ := unstructured.NestedSlice(u.Object, "status", "experiment", "containerRecords")
+	var out []recordEvent
+	for _, r := range recs {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		id, _ := rm["id"].(string)
+		evs, _ := rm["events"].([]any)
+		for _, e := range evs {
+			em, ok := e.(map[string]any)
+			if !ok {
+				continue
+			}
+			ev := recordEvent{target: id}
+			ev.op, _ = em["operation"].(string)
+			ev.typ, _ = em["type"].(string)
+			ev.msg, _ = em["message"].(string)
+			if ts, ok := em["timestamp"].(string); ok {
+				ev.at, _ = time.Parse(time.RFC3339Nano, ts)
+			}
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// injectTimeout explains why an object was not injected in time.
+func (b *Backend) injectTimeout(o *Object, last *unstructured.Unstructured) error {
+	sel := describeSelector(o.Obj)
+	switch {
+	case last == nil || condition(last, "Selected") == "":
+		return fmt.Errorf("fault %s: %s was not acted on within %s (no status conditions): is Chaos Mesh's controller (chaos-controller-manager) running, and does it watch namespace %s?",
+			o.Fault.Name, o, b.cfg.InjectionTimeout, o.Obj.GetNamespace())
+	case condition(last, "Selected") != "True":
+		return fmt.Errorf("fault %s: no pod matched the selector %s within %s (%s stays Selected=False); check the labels and namespace of the target's pods (kubectl get pods -n %s -l %s)",
+			o.Fault.Name, sel, b.cfg.InjectionTimeout, o, firstNamespace(o.Obj), labelArg(o.Obj))
+	default:
+		var failed []string
+		for _, ev := range recordEvents(last) {
+			if ev.typ == "Failed" {
+				failed = append(failed, fmt.Sprintf("%s: %s", ev.target, ev.msg))
+			}
+		}
+		msg := ""
+		if len(failed) > 0 {
+			msg = "; failures: " + strings.Join(failed, "; ")
+		}
+		return fmt.Errorf("fault %s: %s selected its targets (%s) but was not injected into all of them within %s (AllInjected=%s)%s",
+			o.Fault.Name, o, sel, b.cfg.InjectionTimeout, condition(last, "AllInjected"), msg)
+	}
+}
+
+// describeSelector renders spec.selector: "app=checkout in namespace shop (mode all)".
+func describeSelector(u *unstructured.Unstructured) string {
+	mode, _, _ := unstructured.NestedString(u.Object, "spec", "mode")
+	nss := selectorNamespaces(u)
+	s := labelArg(u)
+	if s == "" {
+		s = "(every pod)"
+	}
+	out := fmt.Sprintf("%s in namespace %s", s, strings.Join(nss, ", "))
+	if mode != "" {
+		out += " (mode " + mode + ")"
+	}
+	return out
+}
+
+func labelArg(u *unstructured.Unstructured) string {
+	ls, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "labelSelectors")
+	return labels.SelectorFromSet(ls).String()
+}
+
+func firstNamespace(u *unstructured.Unstructured) string {
+	if nss := selectorNamespaces(u); len(nss) > 0 {
+		return nss[0]
+	}
+	return u.GetNamespace()
+}
+
+// waitFor watches one object until cond holds (cond nil: until it is gone). It re-reads the object
+// and re-establishes the watch when the watch ends or the server is unreachable, with backoff, until
+// ctx ends. It returns the last version seen and when cond was seen to hold.
+func (b *Backend) waitFor(ctx context.Context, o *Object, initial *unstructured.Unstructured, cond func(*unstructured.Unstructured) bool) (*unstructured.Unstructured, time.Time, error) {
+	return waitObject(ctx, b.resource(o), o.Obj.GetName(), initial, cond, nil)
+}
+
+// waitObject is waitFor for any object. onEvent, if set, sees every version observed.
+func waitObject(ctx context.Context, res dynamic.ResourceInterface, name string, initial *unstructured.Unstructured,
+	cond func(*unstructured.Unstructured) bool, onEvent func(*unstructured.Unstructured)) (*unstructured.Unstructured, time.Time, error) {
+	last := initial
+	rv := ""
+	if initial != nil {
+		if onEvent != nil {
+			onEvent(initial)
+		}
+		if cond != nil && cond(initial) {
+			return initial, time.Now(), nil
+		}
+		rv = initial.GetResourceVersion()
+	}
+	bo := newBackoff()
+	for {
+		if rv == "" {
+			got, err := res.Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				if cond == nil {
+					return last, time.Now(), nil
+				}
+				return last, time.Time{}, fmt.Errorf("%s was deleted (not by this run) while faultline waited for it", name)
+			case err != nil:
+				if ctx.Err() != nil {
+					return last, time.Time{}, ctx.Err()
+				}
+				if !Unreachable(err) {
+					return last, time.Time{}, err
+				}
+				if err := bo.sleep(ctx); err != nil {
+					return last, time.Time{}, err
+				}
+				continue
+			}
+			last = got
+			if onEvent != nil {
+				onEvent(got)
+			}
+			if cond != nil && cond(got) {
+				return got, time.Now(), nil
+			}
+			rv = got.GetResourceVersion()
+		}
+		w, err := res.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, time.Time{}, ctx.Err()
+			}
+			rv = ""
+			if err := bo.sleep(ctx); err != nil {
+				return last, time.Time{}, err
+			}
+			continue
+		}
+		done, at, err := func() (bool, time.Time, error) {
+			defer w.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return true, time.Time{}, ctx.Err()
+				case ev, ok := <-w.ResultChan():
+					if !ok {
+						return false, time.Time{}, nil
+					}
+					switch ev.Type {
+					case "ADDED", "MODIFIED":
+						u, ok := ev.Object.(*unstructured.Unstructured)
+						if !ok {
+							continue
+						}
+						last, rv = u, u.GetResourceVersion()
+						if onEvent != nil {
+							onEvent(u)
+						}
+						if cond != nil && cond(u) {
+							return true, time.Now(), nil
+						}
+					case "DELETED":
+						if cond == nil {
+							return true, time.Now(), nil
+						}
+						return true, time.Time{}, fmt.Errorf("%s was deleted (not by this run) while faultline waited for it", name)
+					case "BOOKMARK":
+						if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+							rv = u.GetResourceVersion()
+						}
+					case "ERROR":
+						rv = "" // expired resource version (410) or a server error: read again
+						return false, time.Time{}, nil
+					}
+				}
+			}
+		}()
+		if done {
+			return last, at, err
+		}
+		if rv == "" {
+			if err := bo.sleep(ctx); err != nil {
+				return last, time.Time{}, err
+			}
+		}
+	}
+}
+
+// supervise watches an injected object until Recover or Cleanup: if the API server cannot be
+// reached for a while, or the object disappears, the run learns it on Failures.
+func (b *Backend) supervise(o *Object, rv string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.mu.Lock()
+	b.watching[o.Fault.Name] = cancel
+	b.mu.Unlock()
+	go func() {
+		res := b.resource(o)
+		for ctx.Err() == nil {
+			w, err := res.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + o.Obj.GetName(), ResourceVersion: rv, AllowWatchBookmarks: true})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if Unreachable(err) {
+					b.fail(fmt.Errorf("lost the API server while fault %s is active (%s): %v; the object expires by itself at the end of its duration", o.Fault.Name, o, err))
+					return
+				}
+				rv = ""
+				time.Sleep(time.Second)
+				continue
+			}
+			gone := false
+			for ev := range w.ResultChan() {
+				switch ev.Type {
+				case "DELETED":
+					gone = true
+				case "ADDED", "MODIFIED", "BOOKMARK":
+					if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+						rv = u.GetResourceVersion()
+					}
+				case "ERROR":
+					rv = ""
+				}
+			}
+			w.Stop()
+			if ctx.Err() != nil {
+				return
+			}
+			if gone {
+				b.fail(fmt.Errorf("fault %s: %s was deleted outside faultline while the fault was planned to be active", o.Fault.Name, o))
+				return
+			}
+			// The watch ended: a normal timeout, or the server went away. Ask.
+			if _, err := res.Get(ctx, o.Obj.GetName(), metav1.GetOptions{}); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if apierrors.IsNotFound(err) {
+					b.fail(fmt.Errorf("fault %s: %s was deleted outside faultline while the fault was planned to be active", o.Fault.Name, o))
+					return
+				}
+				if Unreachable(err) {
+					b.fail(fmt.Errorf("lost the API server while fault %s is active (%s): %v; the object expires by itself at the end of its duration", o.Fault.Name, o, err))
+					return
+				}
+			}
+		}
+	}()
+}
+
+func (b *Backend) fail(err error) {
+	b.logf("%v", err)
+	select {
+	case b.failures <- err:
+	default:
+	}
+}
+
+func (b *Backend) unsupervise(fault string) {
+	b.mu.Lock()
+	cancel := b.watching[fault]
+	delete(b.watching, fault)
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// Recover deletes the fault's object and waits until it is gone (Chaos Mesh recovers every target
+// before it removes its finalizer). The instant returned is when faultline first saw the object
+// report AllRecovered=True while being deleted, else when it saw it gone.
+func (b *Backend) Recover(ctx context.Context, f plan.Fault) (time.Time, error) {
+	o := b.byFault[f.Name]
+	if o == nil {
+		return time.Time{}, fmt.Errorf("fault %s: no object prepared", f.Name)
+	}
+	b.unsupervise(f.Name)
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.RecoverTimeout)
+	defer cancel()
+	bg := metav1.DeletePropagationBackground
+	err := retryUnreachable(rctx, b.cfg.RecoverTimeout, func() error {
+		return b.resource(o).Delete(rctx, o.Obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
+	})
+	if apierrors.IsNotFound(err) {
+		b.forget(f.Name)
+		return time.Now(), fmt.Errorf("fault %s: %s was already gone when its window ended (deleted outside faultline, or expired early)", f.Name, o)
+	}
+	if err != nil {
+		return time.Now(), fmt.Errorf("deleting %s: %w", o, err)
+	}
+	var recovered time.Time
+	last, gone, err := b.waitForGone(rctx, o, &recovered)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			fins := []string{}
+			if last != nil {
+				fins = last.GetFinalizers()
+			}
+			return time.Now(), fmt.Errorf("fault %s: %s is still there %s after its deletion (finalizers %v): Chaos Mesh has not recovered its targets; look at `kubectl describe %s -n %s %s`, or remove it with `faultline cleanup --run-id %s --force-finalizers`",
+				f.Name, o, b.cfg.RecoverTimeout, fins, strings.ToLower(o.Kind), o.Obj.GetNamespace(), o.Obj.GetName(), b.cfg.RunID)
+		}
+		return time.Now(), fmt.Errorf("waiting for %s to be gone: %w", o, err)
+	}
+	b.forget(f.Name)
+	if !recovered.IsZero() {
+		return recovered, nil
+	}
+	return gone, nil
+}
+
+func (b *Backend) waitForGone(ctx context.Context, o *Object, recovered *time.Time) (*unstructured.Unstructured, time.Time, error) {
+	return waitObject(ctx, b.resource(o), o.Obj.GetName(), nil, nil, func(u *unstructured.Unstructured) {
+		if recovered.IsZero() && u.GetDeletionTimestamp() != nil && condition(u, "AllRecovered") == "True" {
+			*recovered = time.Now()
+		}
+	})
+}
+
+func (b *Backend) forget(fault string) {
+	b.mu.Lock()
+	delete(b.applied, fault)
+	b.mu.Unlock()
+}
+
+// Cleanup deletes every object carrying the run's label (and any object this run applied), waits
+// until they are gone, and retries with backoff while the API server is unreachable, for up to
+// CleanupTimeout from now (ctx's own deadline is not used: see Config.CleanupTimeout; cancelling
+// ctx still stops it). A *LeftoverError lists what may be left.
+func (b *Backend) Cleanup(ctx context.Context) error {
+	b.mu.Lock()
+	if b.cleaned {
+		b.mu.Unlock()
+		return nil
+	}
+	b.cleaned = true
+	var known []Ref
+	for _, o := range b.applied {
+		known = append(known, o.Ref())
+	}
+	faults := make([]string, 0, len(b.watching))
+	for f := range b.watching {
+		faults = append(faults, f)
+	}
+	b.mu.Unlock()
+	for _, f := range faults {
+		b.unsupervise(f)
+	}
+	if !b.prepared {
+		return nil
+	}
+	base := context.WithoutCancel(ctx)
+	cctx, cancel := context.WithTimeout(base, b.cfg.CleanupTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel() // cancelled on purpose; a deadline of the caller's is not ours
+		}
+	})
+	defer stop()
+	kinds := map[string]Kind{}
+	for _, o := range b.objects {
+		kinds[o.Kind] = Kind{Kind: o.Kind, Resource: o.Resource, Namespaced: true}
+	}
+	var kl []Kind
+	for _, k := range kinds {
+		kl = append(kl, k)
+	}
+	sort.Slice(kl, func(i, j int) bool { return kl[i].Kind < kl[j].Kind })
+	cl := &Cleaner{Clients: b.c, Kinds: kl, Namespaces: namespaces(b.objects), Selector: LabelSelectorRun(b.cfg.RunID), Known: known, Log: b.cfg.Log, RunID: b.cfg.RunID}
+	deleted, err := cl.Run(cctx)
+	for _, r := range deleted {
+		b.logf("cleanup: deleted %s", r)
+	}
+	return err
+}

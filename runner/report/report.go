@@ -1,0 +1,148 @@
+// Package report renders a run's results.json as the files CI and people
+// read: junit.xml (a test case per SLO and per baseline metric), report.md
+// (a pull-request comment) and report.html (one self-contained page with the
+// charts, the fault windows shaded, the SLO table and the baseline diff).
+package report
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"faultline.dev/faultline/golden/diff"
+	"faultline.dev/faultline/runner"
+)
+
+// File names in the report directory.
+const (
+	JUnitFile    = "junit.xml"
+	MarkdownFile = "report.md"
+	HTMLFile     = "report.html"
+)
+
+// WriteAll writes junit.xml, report.md and report.html into dir, each
+// atomically; it writes every file it can and returns the errors joined.
+func WriteAll(dir string, res *runner.Result) error {
+	var errs []error
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer, *runner.Result) error
+	}{{JUnitFile, JUnit}, {MarkdownFile, Markdown}, {HTMLFile, HTML}} {
+		var buf bytes.Buffer
+		if err := f.write(&buf, res); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			continue
+		}
+		if err := writeFile(filepath.Join(dir, f.name), buf.Bytes()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// value prints a value in its unit.
+func value(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
+	case "%":
+		return strconv.FormatFloat(v, 'f', 2, 64) + "%"
+	case "req/s":
+		return strconv.FormatFloat(v, 'f', 1, 64) + " req/s"
+	case "MB":
+		return strconv.FormatFloat(v, 'f', 1, 64) + "MB"
+	case "bytes":
+		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "MB"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// signed prints a change: "+12.3ms", "-0.50 points".
+func signed(v float64, unit string) string {
+	s := value(v, unit)
+	if unit == "%" {
+		s = strings.TrimSuffix(s, "%") + " points"
+	}
+	if v >= 0 {
+		return "+" + s
+	}
+	return s
+}
+
+// change prints a metric's change, absolute and relative.
+func change(m diff.Metric) string {
+	if m.Status == diff.StatusNoData {
+		return "-"
+	}
+	s := signed(m.Change, m.Unit)
+	if m.ChangePercent != nil {
+		s += fmt.Sprintf(", %+.1f%%", *m.ChangePercent)
+	}
+	return s
+}
+
+// sloValue prints an SLO's measured value or limit.
+func sloValue(v float64, unit string) string {
+	if unit == "bytes" {
+		return value(v, unit)
+	}
+	return num(v) + unit
+}
+
+func statusIcon(s string) string {
+	switch s {
+	case runner.StatusPass, diff.StatusOK:
+		return "✅"
+	case runner.StatusFail, diff.StatusRegression:
+		return "❌"
+	case diff.StatusImproved:
+		return "⬆️"
+	case runner.StatusNoData:
+		return "⚪"
+	}
+	return ""
+}
+
+func verdictIcon(v string) string {
+	switch v {
+	case runner.VerdictPass:
+		return "✅"
+	case runner.VerdictSLOBreach:
+		return "❌"
+	case runner.VerdictRegression:
+		return "📉"
+	case runner.VerdictAborted:
+		return "⏹️"
+	}
+	return "⚠️"
+}
