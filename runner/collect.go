@@ -2,12 +2,14 @@ package runner
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,7 +242,7 @@ func (c *Collector) Snapshot() (phases map[string]*aggregate.Agg, perFault map[s
 		perFault[k] = v
 	}
 	series = append([]Point(nil), c.series...)
-	sortPoints(series)
+	slices.SortFunc(series, func(a, b Point) int { return cmp.Compare(a.Offset, b.Offset) })
 	return phases, perFault, c.grace, series, c.late, append([]error(nil), c.errs...)
 }
 
@@ -264,14 +266,6 @@ func (c *Collector) OpenSlots() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.open) + len(c.seconds)
-}
-
-func sortPoints(ps []Point) {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].Offset < ps[j-1].Offset; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
 }
 
 func nan0(v float64) float64 {

@@ -331,9 +331,6 @@ func (l *Loader) schemaValue() cue.Value {
 	return l.ctx.BuildInstance(insts[0])
 }
 
-// Schema returns the embedded schema package's value (#Scenario and its parts).
-func (l *Loader) Schema() cue.Value { return l.schemaValue() }
-
 // userFiles returns the instance's own files (not the schema's).
 func userFiles(inst *build.Instance) []*ast.File {
 	var out []*ast.File
