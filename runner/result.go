@@ -53,6 +53,12 @@ type Result struct {
 	Series  []Point        `json:"series"`
 	Runtime []RuntimePoint `json:"runtime"`
 
+	// Load is "in-cluster" when the backend ran the load (a k6-operator TestRun); absent when
+	// the embedded k6 ran it. LoadNote then says what cannot be judged, LoadOutcome how it ended.
+	Load        string       `json:"load,omitempty"`
+	LoadNote    string       `json:"loadNote,omitempty"`
+	LoadOutcome *LoadOutcome `json:"loadOutcome,omitempty"`
+
 	K6ExitCode            int   `json:"k6ExitCode"`
 	AbortedOnBreach       bool  `json:"abortedOnBreach,omitempty"`
 	LateRequests          int64 `json:"lateRequests,omitempty"`
@@ -190,6 +196,9 @@ func (r *Result) WriteTable(w io.Writer) {
 		} else {
 			fmt.Fprintln(w, "\ndid not return to the steady level before the load ended")
 		}
+	}
+	if r.LoadNote != "" {
+		fmt.Fprintf(w, "\nnote: %s\n", r.LoadNote)
 	}
 	fmt.Fprintf(w, "\nverdict: %s — %s (exit %d)\n", strings.ToUpper(r.Verdict), r.Reason, r.ExitCode)
 }

@@ -48,6 +48,62 @@ type Backend interface {
 	Failures() <-chan error
 }
 
+// TimelineOwner is a Backend that can keep the faults' clock itself (the kubernetes backend
+// with --timing workflow: Chaos Mesh's Workflow engine starts and ends each fault). When the
+// Backend implements it and OwnsTimeline reports true, Run calls RunTimeline once the load has
+// started, instead of calling Inject and Recover on its own clock; everything else (Prepare,
+// the load, samples, verdict, Cleanup) is unchanged.
+type TimelineOwner interface {
+	OwnsTimeline() bool
+	// RunTimeline runs every fault of the plan, calls onInjected and onRecovered with the
+	// actual instants as the engine reports them (never after it returns), and returns when the
+	// fault part is over. An error wrapping ErrTimelineAborted means the engine aborted the
+	// faults: the run is aborted. Any other error is an infrastructure error.
+	RunTimeline(ctx context.Context, p *plan.Plan, onInjected func(plan.Fault, time.Time), onRecovered func(plan.Fault, time.Time)) error
+}
+
+// LoadOwner is a Backend that can run the load itself (the kubernetes backend with --load
+// in-cluster: a k6-operator TestRun). When the Backend implements it and OwnsLoad reports true,
+// Run calls StartLoad instead of starting the embedded k6: no samples reach the runner, so
+// per-phase numbers are not available; the verdict comes from the load's outcome (any runner's
+// threshold failure is a breach) and every phase SLO is "no-data", never a pass.
+type LoadOwner interface {
+	OwnsLoad() bool
+	// StartLoad starts the load and returns when it has started (its instant) with a channel
+	// that receives the outcome once, when the load ends.
+	StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan LoadOutcome, error)
+}
+
+// LoadOutcome is how a load a LoadOwner ran ended.
+type LoadOutcome struct {
+	// Stage is the load's last state as its engine reports it (a TestRun's "finished", "error").
+	Stage string `json:"stage"`
+	// Err is set when the load did not run to its end: an infrastructure error.
+	Err error `json:"-"`
+	// ThresholdsKnown says whether the runners' threshold results could be read.
+	ThresholdsKnown bool `json:"thresholdsKnown"`
+	// ThresholdsCrossed names the runners whose thresholds failed (k6 exit code 99).
+	ThresholdsCrossed []string `json:"thresholdsCrossed,omitempty"`
+}
+
+func (o LoadOutcome) String() string {
+	switch {
+	case o.Err != nil:
+		return o.Err.Error()
+	case !o.ThresholdsKnown:
+		return "stage " + o.Stage + "; the runners' threshold results could not be read"
+	case len(o.ThresholdsCrossed) > 0:
+		return "stage " + o.Stage + "; thresholds crossed on " + strings.Join(o.ThresholdsCrossed, ", ")
+	}
+	return "stage " + o.Stage + "; every runner's thresholds passed"
+}
+
+// NoSamplesNote is results.json's loadNote when a LoadOwner ran the load.
+const NoSamplesNote = "in-cluster load: the k6 runners' samples do not reach faultline, so per-phase latency and error numbers are not available; the SLOs k6 enforces as per-phase thresholds (latency, errorRate, checks, throughput) are judged from the TestRun's outcome — met when every runner's thresholds passed (per runner, on the planned phase windows), no-data when the outcome is unknown; Go runtime SLOs are judged from /metrics as usual"
+
+// ErrTimelineAborted marks a fault timeline the engine that owns it aborted.
+var ErrTimelineAborted = errors.New("the fault timeline was aborted")
+
 // ErrUnsupported marks a fault a backend cannot run.
 var ErrUnsupported = errors.New("unsupported on this backend")
 
@@ -117,6 +173,9 @@ type run struct {
 	rtSeries []RuntimePoint
 	scrapeOK bool
 
+	loadDone <-chan struct{} // closed when the load ended (k6 exited, or the owned load ended)
+	outcome  *LoadOutcome    // the owned load's outcome
+
 	abortReason string
 	infraReason string
 	interrupted context.Context // the caller's context: done after a signal
@@ -182,6 +241,10 @@ func (r *run) execute(parent context.Context) {
 		return
 	}
 	r.res.LoadURL = loadURL
+	if lo, ok := r.b.(LoadOwner); ok && lo.OwnsLoad() {
+		r.executeOwnedLoad(ctx, parent, cancel, lo)
+		return
+	}
 
 	r.col, err = NewCollector(r.tl)
 	if err != nil {
@@ -227,8 +290,9 @@ func (r *run) execute(parent context.Context) {
 	r.tl.SetLoadStart(start)
 	r.res.LoadStart = start.UTC()
 	r.logf("load started (k6 resumed); %d fault(s) planned over %s", len(r.p.Faults), r.p.LoadEnd)
+	r.loadDone = r.k6.done
 
-	r.drive(ctx, parent, start)
+	r.driveFaults(ctx, parent, start)
 	scrapeCancel()
 
 	// Wait for k6 to end by itself (graceful stop included), then for the
@@ -258,6 +322,70 @@ func (r *run) execute(parent context.Context) {
 			r.abort("the k6 script called test.abort()")
 		} else {
 			r.infra(fmt.Sprintf("k6 exited with code %d (see %s)", code, filepath.Join(r.o.ReportDir, "k6.log")))
+		}
+	}
+}
+
+// driveFaults runs the faults on the runner's clock, or lets a TimelineOwner run them.
+func (r *run) driveFaults(ctx, parent context.Context, start time.Time) {
+	if to, ok := r.b.(TimelineOwner); ok && to.OwnsTimeline() {
+		r.driveOwned(ctx, parent, start, to)
+	} else {
+		r.drive(ctx, parent, start)
+	}
+}
+
+// executeOwnedLoad is execute's second half when a LoadOwner runs the load: no k6 child, no
+// collector; faults as usual; the load's outcome instead of k6's exit code.
+func (r *run) executeOwnedLoad(ctx, parent context.Context, cancel context.CancelFunc, lo LoadOwner) {
+	r.res.Load = "in-cluster"
+	r.res.LoadNote = NoSamplesNote
+	scrapeCtx, scrapeCancel := context.WithCancel(ctx)
+	defer scrapeCancel()
+	if u := r.p.Source.Target.Metrics; u != "" {
+		go r.scrape(scrapeCtx, cancel, u)
+	}
+	start, done, err := lo.StartLoad(ctx, r.p)
+	if err != nil {
+		if parent.Err() != nil {
+			r.abort("interrupted before the load started")
+		} else {
+			r.infra("starting the in-cluster load: " + err.Error())
+		}
+		return
+	}
+	ended := make(chan struct{})
+	go func() {
+		out := <-done
+		r.mu.Lock()
+		r.outcome = &out
+		r.mu.Unlock()
+		close(ended)
+	}()
+	r.loadDone = ended
+	r.tl.SetLoadStart(start)
+	r.res.LoadStart = start.UTC()
+	r.logf("load started (in-cluster TestRun started); %d fault(s) planned over %s", len(r.p.Faults), r.p.LoadEnd)
+	r.driveFaults(ctx, parent, start)
+	scrapeCancel()
+	if r.abortReason == "" && r.infraReason == "" {
+		grace := 2*time.Minute + gracefulStop(r.p)
+		select {
+		case <-ended:
+		case <-time.After(grace):
+			r.infra(fmt.Sprintf("the in-cluster load did not finish within %s of the planned load end", grace))
+		case <-parent.Done():
+			r.abort("interrupted while the load was finishing")
+		}
+	}
+	r.mu.Lock()
+	out := r.outcome
+	r.mu.Unlock()
+	if out != nil {
+		r.res.LoadOutcome = out
+		r.logf("in-cluster load ended: %s", out)
+		if out.Err != nil {
+			r.infra("the in-cluster load failed: " + out.Err.Error())
 		}
 	}
 }
@@ -311,22 +439,15 @@ func (r *run) drive(ctx, parent context.Context, start time.Time) {
 			timer.Stop()
 			r.abort("the target failed: " + err.Error())
 			return
-		case <-r.k6.done:
+		case <-r.loadDone:
 			timer.Stop()
-			code, _ := r.k6.exit()
-			if time.Now().Before(end.Add(-time.Second)) {
-				switch code {
-				case k6ThresholdsCrossed:
-					r.res.AbortedOnBreach = true
-					r.abort("k6 stopped the load early: a threshold with abortOnBreach was crossed")
-				default:
-					r.infra(fmt.Sprintf("k6 exited early with code %d (see %s)", code, filepath.Join(r.o.ReportDir, "k6.log")))
-				}
-			}
+			r.loadEndedEarly(end)
 			return
 		case now := <-tick.C:
 			timer.Stop()
-			r.col.Finalize(now.Add(-FinalizeLag))
+			if r.col != nil {
+				r.col.Finalize(now.Add(-FinalizeLag))
+			}
 			r.progress(now, start, end)
 			continue
 		case <-timer.C:
@@ -359,6 +480,105 @@ func (r *run) drive(ctx, parent context.Context, start time.Time) {
 			if len(r.tl.Active()) == 0 && !r.tl.LastFaultEnd().IsZero() && len(events) == 0 {
 				r.snapshot(ctx, "recovery-start")
 			}
+		}
+	}
+}
+
+// driveOwned lets a TimelineOwner run the faults and records what it reports, until the load
+// ends, k6 exits early, the backend fails or the run is interrupted (as drive).
+func (r *run) driveOwned(ctx, parent context.Context, start time.Time, to TimelineOwner) {
+	tctx, tcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- to.RunTimeline(tctx, r.p, func(f plan.Fault, at time.Time) {
+			r.tl.Injected(f, at)
+			r.logf("%7.2fs  injected  %s (%s), planned %s", at.Sub(start).Seconds(), f.Name, f.Kind, f.Start)
+			if r.tl.isFirstInjection() {
+				r.snapshot(tctx, "fault-start")
+			}
+		}, func(f plan.Fault, at time.Time) {
+			r.tl.Recovered(f.Name, at, nil)
+			r.logf("%7.2fs  recovered %s, planned %s", at.Sub(start).Seconds(), f.Name, f.End)
+		})
+	}()
+	running := true
+	defer func() {
+		tcancel()
+		if running {
+			<-done // no callback after driveOwned returns
+		}
+	}()
+	end := start.Add(r.p.LoadEnd.Std())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Until(end))
+	defer timer.Stop()
+	for {
+		select {
+		case <-parent.Done():
+			r.abort("interrupted (signal)")
+			return
+		case <-ctx.Done():
+			return
+		case err := <-r.b.Failures():
+			r.abort("the target failed: " + err.Error())
+			return
+		case err := <-done:
+			running = false
+			switch {
+			case errors.Is(err, ErrTimelineAborted):
+				r.abort(err.Error())
+				return
+			case err != nil && parent.Err() != nil:
+				r.abort("interrupted (signal)")
+				return
+			case err != nil:
+				r.infra("running the fault timeline: " + err.Error())
+				return
+			}
+			r.snapshot(ctx, "recovery-start")
+			done = nil // the fault part is over; the load goes on to its end
+		case <-r.loadDone:
+			r.loadEndedEarly(end)
+			return
+		case now := <-tick.C:
+			if r.col != nil {
+				r.col.Finalize(now.Add(-FinalizeLag))
+			}
+			r.progress(now, start, end)
+		case <-timer.C:
+			if running {
+				// The load ended before the engine finished the faults: what is still
+				// active is recovered by Cleanup, and its window stays open to the load end.
+				r.logf("the load ended before the fault timeline finished")
+			}
+			return
+		}
+	}
+}
+
+// loadEndedEarly judges the load ending before the planned load end.
+func (r *run) loadEndedEarly(end time.Time) {
+	if r.k6 == nil { // an owned load
+		r.mu.Lock()
+		out := r.outcome
+		r.mu.Unlock()
+		switch {
+		case out != nil && out.Err != nil:
+			r.infra("the in-cluster load failed: " + out.Err.Error())
+		case time.Now().Before(end.Add(-time.Second)):
+			r.infra(fmt.Sprintf("the in-cluster load ended early (%v)", out))
+		}
+		return
+	}
+	code, _ := r.k6.exit()
+	if time.Now().Before(end.Add(-time.Second)) {
+		switch code {
+		case k6ThresholdsCrossed:
+			r.res.AbortedOnBreach = true
+			r.abort("k6 stopped the load early: a threshold with abortOnBreach was crossed")
+		default:
+			r.infra(fmt.Sprintf("k6 exited early with code %d (see %s)", code, filepath.Join(r.o.ReportDir, "k6.log")))
 		}
 	}
 }
@@ -454,6 +674,14 @@ func (r *run) progress(now, start, end time.Time) {
 	if r.o.Progress == nil {
 		return
 	}
+	if r.col == nil {
+		active := strings.Join(r.tl.Active(), ",")
+		if active == "" {
+			active = "-"
+		}
+		fmt.Fprintf(r.o.Progress, "\r\033[K%-8s %s/%s  in-cluster load (no samples)  faults: %s", r.tl.Classify(now).Phase, fmtDur(now.Sub(start)), fmtDur(end.Sub(start)), active)
+		return
+	}
 	rps, p99, errRate := r.col.Recent(now)
 	cl := r.tl.Classify(now)
 	active := strings.Join(r.tl.Active(), ",")
@@ -529,11 +757,25 @@ func (r *run) finish() {
 			res.Recovery = &Recovery{Recovered: ok, Seconds: secs}
 		}
 	}
+	if r.col == nil && res.Load != "" && !r.tl.LoadStart().IsZero() {
+		// No samples: the phases' actual windows and the faults' windows, no numbers.
+		loadEnd := math.Min(r.p.LoadEnd.Std().Seconds(), res.EndedAt.Sub(r.tl.LoadStart()).Seconds())
+		for _, b := range phaseBounds(r.p, windows, loadEnd) {
+			r.mu.Lock()
+			rt := r.runtime[b.phase.Name]
+			r.mu.Unlock()
+			res.Phases = append(res.Phases, summarize(b.phase, nil, rt))
+		}
+		for _, w := range windows {
+			res.Faults = append(res.Faults, FaultResult{Window: w, Effective: "unknown", Evidence: "in-cluster load: no samples"})
+		}
+	}
 	res.Series = series
 	r.mu.Lock()
 	res.Runtime = r.rtSeries
 	r.mu.Unlock()
 	res.SLOs = judge(r.p.Source, data)
+	judgeFromThresholds(res)
 
 	// The verdict.
 	switch {
@@ -543,6 +785,10 @@ func (r *run) finish() {
 		res.Verdict, res.Reason = VerdictSLOBreach, r.abortReason
 	case r.abortReason != "":
 		res.Verdict, res.Reason = VerdictAborted, r.abortReason
+	case res.LoadOutcome != nil && len(res.LoadOutcome.ThresholdsCrossed) > 0:
+		res.Verdict = VerdictSLOBreach
+		res.Reason = "k6 thresholds crossed on runner(s) " + strings.Join(res.LoadOutcome.ThresholdsCrossed, ", ") +
+			" (in-cluster load: judged per runner from the TestRun's outcome; per-phase numbers are not available)"
 	default:
 		var empty []string
 		for _, s := range res.SLOs {
@@ -554,6 +800,9 @@ func (r *run) finish() {
 		case len(empty) > 0:
 			res.Verdict = VerdictError
 			res.Reason = "no data to judge: " + strings.Join(empty, ", ") + " (a phase without samples is an error, not a pass)"
+			if res.Load != "" && res.LoadOutcome != nil {
+				res.Reason += "; in-cluster load: per-phase numbers are not available; the TestRun's outcome: " + res.LoadOutcome.String()
+			}
 		case anyFailed(res.SLOs):
 			res.Verdict = VerdictSLOBreach
 			var failed []string
@@ -568,6 +817,29 @@ func (r *run) finish() {
 		}
 	}
 	res.ExitCode = ExitCode(res.Verdict)
+}
+
+// k6Judged reports whether the compiled k6 script enforces an SLO as a
+// per-phase threshold (compiler/k6): latency, errors, checks, throughput.
+func k6Judged(slo string) bool {
+	return strings.HasPrefix(slo, "latency.") || slo == "errorRate" || slo == "checks" || slo == "throughput"
+}
+
+// judgeFromThresholds fills, for an in-cluster load, the SLOs k6 enforced:
+// met when every runner's thresholds passed. A crossed threshold does not
+// say which SLO it was, so those stay no-data and the verdict is a breach
+// (see finish); an unknown outcome leaves them no-data.
+func judgeFromThresholds(res *Result) {
+	out := res.LoadOutcome
+	if res.Load == "" || out == nil || out.Err != nil || !out.ThresholdsKnown || len(out.ThresholdsCrossed) > 0 {
+		return
+	}
+	for i := range res.SLOs {
+		if s := &res.SLOs[i]; s.Status == StatusNoData && k6Judged(s.SLO) {
+			s.Status = StatusPass
+			s.Note = "k6 threshold passed on every runner (per runner, planned phase window); no measured value in-cluster"
+		}
+	}
 }
 
 func anyFailed(ss []SLOResult) bool {

@@ -48,6 +48,8 @@ type kubeFlags struct {
 	allowNamespaces  []string
 	allowBlastRadius bool
 	force            bool
+	timing           string
+	load             string
 }
 
 func (k *kubeFlags) register(f *pflag.FlagSet) {
@@ -57,6 +59,8 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&k.cleanupTimeout, "cleanup-timeout", kube.DefaultCleanupTimeout, "kubernetes: how long cleanup retries (API server unreachable) before it lists what may be left")
 	f.StringArrayVar(&k.allowNamespaces, "allow-namespace", nil, "kubernetes: allow a protected namespace (kube-system, kube-public, kube-node-lease, chaos-mesh); repeatable")
 	f.BoolVar(&k.allowBlastRadius, "allow-blast-radius", false, "kubernetes: allow faults above guardrails.maxBlastRadius")
+	f.StringVar(&k.timing, "timing", kube.TimingRunner, "kubernetes: who keeps the faults' clock: runner (faultline creates and deletes each fault's object at its offset) or workflow (faultline applies the compiled Chaos Mesh Workflow and follows it: Accomplished ends the faults, an abort ends the run as aborted)")
+	f.StringVar(&k.load, "load", kube.LoadLocal, "where the load comes from: local (the embedded k6 on this machine, with per-phase numbers) or in-cluster (kubernetes: the compiled k6-operator TestRun and its ConfigMap are applied and followed; per-phase numbers are not available, the run is judged from the runners' k6 thresholds and phase SLOs are no-data)")
 	f.BoolVar(&k.force, "force", false, "kubernetes: delete the objects an earlier run of the scenario left, instead of refusing to run")
 }
 
@@ -67,7 +71,19 @@ func (k *kubeFlags) prepare(cmd *cobra.Command, p *plan.Plan, backend, runID, ou
 		if k.dryRun {
 			return nil, usageError{fmt.Errorf("--dry-run needs --backend kubernetes")}
 		}
+		if k.timing != kube.TimingRunner {
+			return nil, usageError{fmt.Errorf("--timing %s needs --backend kubernetes", k.timing)}
+		}
+		if k.load != kube.LoadLocal {
+			return nil, usageError{fmt.Errorf("--load %s needs --backend kubernetes", k.load)}
+		}
 		return nil, nil
+	}
+	if k.load != kube.LoadLocal && k.load != kube.LoadInCluster {
+		return nil, usageError{fmt.Errorf("--load must be %s or %s, not %q", kube.LoadLocal, kube.LoadInCluster, k.load)}
+	}
+	if k.timing != kube.TimingRunner && k.timing != kube.TimingWorkflow {
+		return nil, usageError{fmt.Errorf("--timing must be %s or %s, not %q", kube.TimingRunner, kube.TimingWorkflow, k.timing)}
 	}
 	cl, err := k.cluster.clients()
 	if err != nil {
@@ -77,12 +93,16 @@ func (k *kubeFlags) prepare(cmd *cobra.Command, p *plan.Plan, backend, runID, ou
 		RunID: runID, Namespace: k.cluster.namespace,
 		InjectionTimeout: k.injectionTimeout, CleanupTimeout: k.cleanupTimeout,
 		AllowNamespaces: k.allowNamespaces, AllowBlastRadius: k.allowBlastRadius, Force: k.force,
-		Log: cmd.ErrOrStderr(),
+		Timing: k.timing, Load: k.load, Log: cmd.ErrOrStderr(),
 	})
 	objs, err := kb.Preflight(cmd.Context(), p)
 	if err != nil {
 		return nil, exitcode.With(kube.ExitCode(err), err)
 	}
+	if wf := kb.Workflow(); wf != nil {
+		objs = []*kube.Object{wf} // the engine creates the chaos objects
+	}
+	objs = append(objs, kb.LoadObjects()...)
 	if k.dryRun {
 		if err := kube.WriteObjects(cmd.OutOrStdout(), objs, output); err != nil {
 			return nil, err

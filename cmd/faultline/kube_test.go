@@ -29,9 +29,10 @@ import (
 
 var podChaos = schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "podchaos"}
 
-// kubeServer starts a real API server with Chaos Mesh's PodChaos and NetworkChaos CRDs and writes a
-// kubeconfig for it (server, CA, bearer token), as a user's would be.
-func kubeServer(t *testing.T) (*kubetest.Server, string) {
+// kubeServer starts a real API server with Chaos Mesh's PodChaos and NetworkChaos CRDs (and those
+// of the extra plural names) and writes a kubeconfig for it (server, CA, bearer token), as a
+// user's would be.
+func kubeServer(t *testing.T, extra ...string) (*kubetest.Server, string) {
 	t.Helper()
 	s := kubetest.Start(t)
 	all, err := crd.All()
@@ -40,7 +41,7 @@ func kubeServer(t *testing.T) (*kubetest.Server, string) {
 	}
 	var crds = all[:0]
 	for _, c := range all {
-		if slices.Contains([]string{"podchaos", "networkchaos"}, c.Spec.Names.Plural) {
+		if slices.Contains(append([]string{"podchaos", "networkchaos"}, extra...), c.Spec.Names.Plural) {
 			crds = append(crds, c)
 		}
 	}
@@ -291,5 +292,138 @@ slos:
 	t.Logf("interrupted run ended %s after its start (SIGINT at 3s)", time.Since(start).Round(time.Millisecond))
 	if l := left(); len(l) > 0 {
 		t.Errorf("an interrupted run left %v", l)
+	}
+}
+
+// TestRunKubernetesWorkflow: `faultline run --backend kubernetes --timing workflow` applies the
+// compiled Workflow and follows it (the test stand-in kubetestctl.WorkflowEngine plays Chaos
+// Mesh's workflow engine): results.json shows the fault's actual window and the run passes; an
+// abort of the Workflow (the abort annotation) ends the run as aborted (exit 6); neither run
+// leaves the Workflow, its nodes or their chaos objects.
+func TestRunKubernetesWorkflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	s, kc := kubeServer(t, "workflows", "workflownodes")
+	networkChaos := schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "networkchaos"}
+	ctx, cancel := context.WithCancel(context.Background())
+	ctl := &kubetestctl.Controller{Dynamic: s.Dynamic(), Resources: []schema.GroupVersionResource{networkChaos},
+		Pods: []kubetestctl.Pod{{Namespace: "e2e", Name: "checkout-0", Labels: map[string]string{"app": "checkout"}}}}
+	wait := ctl.Start(ctx)
+	eng := &kubetestctl.WorkflowEngine{Dynamic: s.Dynamic(), Chaos: map[string]schema.GroupVersionResource{"NetworkChaos": networkChaos}}
+	waitEng := eng.Start(ctx)
+	t.Cleanup(func() { cancel(); wait(); waitEng() })
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	t.Cleanup(target.Close)
+	dir := t.TempDir()
+	src := fmt.Sprintf(`name: kube-wf
+version: 1.0.0
+target:
+  url: %s
+  kubernetes: {namespace: e2e, selector: {app: checkout}}
+load:
+  executor: constant-arrival-rate
+  rate: 20
+  duration: 6s
+  preAllocatedVUs: 5
+  maxVUs: 10
+  requests:
+    - {name: home, path: /, expect: {status: 200}}
+faults:
+  jitter:
+    start: 2s
+    duration: 2s
+    mode: all
+    networkDelay: {latency: 100ms}
+slos:
+  steady: {errorRate: 1}
+  fault: {errorRate: 1}
+  recovery: {errorRate: 1}
+`, target.URL)
+	scenario := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scenario, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	workflows := schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "workflows"}
+	nodes := schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "workflownodes"}
+	left := func() []string {
+		var out []string
+		for _, r := range []schema.GroupVersionResource{networkChaos, workflows, nodes} {
+			for _, sel := range []string{kube.LabelSelectorAll(), kube.LabelWorkflow + "=kube-wf"} {
+				list, err := s.Dynamic().Resource(r).List(context.Background(), metav1.ListOptions{LabelSelector: sel})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range list.Items {
+					out = append(out, it.GetKind()+" "+it.GetNamespace()+"/"+it.GetName())
+				}
+			}
+		}
+		return out
+	}
+	run := func(name string, during func()) (int, string, *runner.Result) {
+		report := filepath.Join(dir, name)
+		cmd := exec.Command(binary, "run", scenario, "--backend", "kubernetes", "--timing", "workflow", "--kubeconfig", kc, "--report-dir", report)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if during != nil {
+			during()
+		}
+		_ = cmd.Wait()
+		res, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		return cmd.ProcessState.ExitCode(), out.String(), res
+	}
+
+	dry, err := exec.Command(binary, "run", scenario, "--backend", "kubernetes", "--timing", "workflow", "--kubeconfig", kc, "--dry-run").CombinedOutput()
+	if err != nil || !strings.Contains(string(dry), "Workflow e2e/kube-wf (the whole timeline; Chaos Mesh's workflow engine creates each fault's object): would be created") {
+		t.Errorf("--timing workflow --dry-run: %v\n%s", err, dry)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("the dry run created %v", l)
+	}
+
+	code, out, res := run("full", nil)
+	if code != exitcode.OK {
+		t.Fatalf("exit %d (verdict %s: %s), want 0:\n%s", code, res.Verdict, res.Reason, out)
+	}
+	if len(res.Faults) != 1 || res.Faults[0].StartOffset < 1.9 || res.Faults[0].StartOffset > 3.5 ||
+		res.Faults[0].EndOffset-res.Faults[0].StartOffset < 1.5 || res.Faults[0].EndOffset-res.Faults[0].StartOffset > 3.5 {
+		t.Errorf("fault windows %+v", res.Faults)
+	}
+	for _, want := range []string{"applied Workflow e2e/kube-wf", "injected  jitter", "recovered jitter", "accomplished"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("a workflow-timed run left %v", l)
+	}
+
+	code, out, res = run("aborted", func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			list, err := s.Dynamic().Resource(nodes).Namespace("e2e").List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelWorkflow + "=kube-wf"})
+			if err == nil && len(list.Items) > 0 {
+				time.Sleep(500 * time.Millisecond)
+				if err := eng.Abort(context.Background(), "e2e", "kube-wf"); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Error("no WorkflowNode appeared")
+	})
+	if code != exitcode.Aborted || res.Verdict != runner.VerdictAborted || !strings.Contains(res.Reason, "aborted") {
+		t.Errorf("aborted Workflow: exit %d, verdict %s (%s), want 6:\n%s", code, res.Verdict, res.Reason, out)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("an aborted workflow-timed run left %v", l)
 	}
 }

@@ -57,6 +57,21 @@ Backends:
               the objects). A refusal exits 2 before anything is created. The
               load goes from this machine to target.url. Leftovers:
               faultline cleanup --run-id ID.
+              --timing workflow: instead of the runner's clock, the compiled
+              Workflow (workflow.yaml) is applied with the run's label and
+              followed: Chaos Mesh's workflow engine starts and ends each fault,
+              faultline records each fault's actual window from the
+              WorkflowNodes; Accomplished ends the fault part, the abort
+              annotation (workflow.chaos-mesh.org/abort) or an Aborted node
+              ends the run as aborted; cleanup deletes the Workflow, its nodes
+              and their chaos objects.
+              --load in-cluster: instead of the embedded k6 on this machine, the
+              compiled k6-operator TestRun (k6.io/v1alpha1) and its ConfigMap are
+              applied with the run's labels and followed (stage started = load
+              start; finished ends it; error = infrastructure error). The
+              runners' samples do not reach faultline: per-phase numbers are not
+              available, any runner's k6 threshold failure is an SLO breach, and
+              every phase SLO is no-data (never a pass).
 
 The report directory (default out/<name>/<version>/runs/<run-id>) receives
 results.json, k6.log, the compiled k6 script and pprof snapshots of the target,

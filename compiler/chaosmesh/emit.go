@@ -699,6 +699,10 @@ const (
 
 func trackName(f plan.Fault) string { return ShortName(fmt.Sprintf("%02d-%s", f.Index, f.Name)) }
 
+// ChaosTemplateName is the name of a fault's chaos template in the Workflow (Chaos Mesh names
+// the WorkflowNode that runs it after it: spec.templateName).
+func ChaosTemplateName(f plan.Fault) string { return ShortName(trackName(f) + "-chaos") }
+
 // workflow is the timeline as one Workflow: a Parallel root with one Serial
 // track per fault (a Suspend for the offset, then the chaos node with the
 // fault's duration as its deadline), plus a continuous HTTP StatusCheck that
@@ -718,7 +722,7 @@ func (e *emitter) workflow(chaos []Chaos) *v1alpha1.Workflow {
 			})
 		}
 		steps = append(steps, v1alpha1.Template{
-			Name:       ShortName(track + "-chaos"),
+			Name:       ChaosTemplateName(c.Fault),
 			Type:       c.templateType,
 			Deadline:   ref(durStr(c.Fault.End - c.Fault.Start)),
 			EmbedChaos: c.embed,

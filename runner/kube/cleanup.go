@@ -86,6 +86,8 @@ type Cleaner struct {
 	// RunID, when set, goes into the hint of a LeftoverError.
 	RunID string
 	Log   io.Writer
+
+	workflows map[string]Ref // Workflows found: their nodes and chaos children are deleted too
 }
 
 func (c *Cleaner) logf(format string, args ...any) {
@@ -102,7 +104,7 @@ func (c *Cleaner) kinds(ctx context.Context) ([]Kind, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Kinds = CleanupKinds(served)
+	c.Kinds = append(CleanupKinds(served), c.Clients.LoadKinds(ctx)...)
 	return c.Kinds, nil
 }
 
@@ -227,6 +229,28 @@ func (c *Cleaner) round(ctx context.Context, pending map[string]Ref, deleted *[]
 	*listed = true
 	for _, r := range found {
 		pending[r.key()] = r
+	}
+	// A Workflow's engine made WorkflowNodes and chaos objects that do not carry faultline's
+	// labels: find them by the Workflow's name, in this round and every later one.
+	if c.workflows == nil {
+		c.workflows = map[string]Ref{}
+	}
+	for _, r := range pending {
+		if isWorkflow(r) {
+			c.workflows[r.key()] = r
+		}
+	}
+	for _, wf := range c.workflows {
+		children, err := workflowChildren(ctx, c.Clients, c.Kinds, wf)
+		if err != nil {
+			if Unreachable(err) || ctx.Err() != nil {
+				return fmt.Errorf("%w: %w", errListing, err)
+			}
+			return err
+		}
+		for _, r := range children {
+			pending[r.key()] = r
+		}
 	}
 	if len(pending) == 0 {
 		return nil

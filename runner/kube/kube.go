@@ -29,6 +29,12 @@
 //
 // The load is sent from the runner's machine with the embedded k6 to target.url (Prepare returns
 // it unchanged).
+//
+// Two alternatives (Config.Timing, Config.Load): with Timing "workflow" the backend is a
+// runner.TimelineOwner: instead of Inject and Recover on the runner's clock, RunTimeline applies
+// the compiled Workflow and follows Chaos Mesh's workflow engine (workflow.go). With Load
+// "in-cluster" it is a runner.LoadOwner: StartLoad applies the compiled k6-operator TestRun and
+// its ConfigMap and follows the TestRun's stage (load.go); no samples reach faultline then.
 package kube
 
 import (
@@ -83,6 +89,15 @@ type Config struct {
 	AllowBlastRadius bool
 	// Force deletes the objects an earlier run of the scenario left, instead of refusing to run.
 	Force bool
+	// Timing is TimingRunner ("" too: the runner's clock creates and deletes each fault's
+	// object) or TimingWorkflow (the compiled Workflow is applied and Chaos Mesh's workflow
+	// engine keeps the clock: see RunTimeline).
+	Timing string
+	// Load is LoadLocal ("" too) or LoadInCluster (the compiled k6-operator TestRun and its
+	// ConfigMap are applied: see StartLoad).
+	Load string
+	// LoadStartTimeout bounds the wait for an in-cluster TestRun to start (default 5m).
+	LoadStartTimeout time.Duration
 	// Log receives notes and events (nil: none).
 	Log io.Writer
 }
@@ -108,10 +123,15 @@ type Backend struct {
 	cfg Config
 	s   *fschema.Scenario
 
-	objects  []*Object
-	byFault  map[string]*Object
-	prepared bool
-	failures chan error
+	objects       []*Object
+	byFault       map[string]*Object
+	prepared      bool
+	failures      chan error
+	workflow      *Object         // Timing "workflow": the Workflow to apply
+	served        map[string]Kind // what the API server serves, by kind
+	testRun       *Object         // Load "in-cluster"
+	configMap     *Object
+	skipConfigMap bool // tests only: the test API server serves no ConfigMaps
 
 	mu       sync.Mutex
 	applied  map[string]*Object            // by fault: applied (or maybe applied) and not yet recovered
@@ -126,6 +146,9 @@ func New(c *Clients, s *fschema.Scenario, cfg Config) *Backend {
 	}
 	if cfg.RecoverTimeout <= 0 {
 		cfg.RecoverTimeout = DefaultRecoverTimeout
+	}
+	if cfg.LoadStartTimeout <= 0 {
+		cfg.LoadStartTimeout = DefaultLoadStartTimeout
 	}
 	if cfg.CleanupTimeout <= 0 {
 		cfg.CleanupTimeout = DefaultCleanupTimeout
@@ -169,9 +192,27 @@ func (b *Backend) Preflight(ctx context.Context, p *plan.Plan) ([]*Object, error
 	if b.cfg.RunID == "" {
 		return nil, errors.New("kube: Config.RunID is empty")
 	}
+	if b.cfg.Timing != "" && b.cfg.Timing != TimingRunner && b.cfg.Timing != TimingWorkflow {
+		return nil, fmt.Errorf("kube: timing %q: want %s or %s", b.cfg.Timing, TimingRunner, TimingWorkflow)
+	}
 	objs, err := b.build(p)
 	if err != nil {
 		return nil, err
+	}
+	if b.cfg.Load != "" && b.cfg.Load != LoadLocal && b.cfg.Load != LoadInCluster {
+		return nil, fmt.Errorf("kube: load %q: want %s or %s", b.cfg.Load, LoadLocal, LoadInCluster)
+	}
+	var testRun, configMap *Object
+	if b.cfg.Load == LoadInCluster {
+		if testRun, configMap, err = b.buildLoad(p); err != nil {
+			return nil, err
+		}
+	}
+	var wf *Object
+	if b.cfg.Timing == TimingWorkflow {
+		if wf, err = b.buildWorkflow(p); err != nil {
+			return nil, err
+		}
 	}
 	if r := Guardrails(b.s, objs, b.cfg.AllowNamespaces, b.cfg.AllowBlastRadius); len(r) > 0 {
 		return nil, &RefusedError{Scenario: b.s.Name, Refusals: r}
@@ -189,11 +230,31 @@ func (b *Backend) Preflight(ctx context.Context, p *plan.Plan) ([]*Object, error
 		}
 		o.Resource = k.Resource
 	}
+	if wf != nil {
+		for _, kind := range []string{"Workflow", "WorkflowNode"} {
+			if _, ok := served[kind]; !ok {
+				missing = append(missing, kind+" (--timing workflow)")
+			}
+		}
+		wf.Resource = served["Workflow"].Resource
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: the API server at %s does not serve %s; install (or upgrade) Chaos Mesh",
 			ErrChaosMeshMissing, b.c.Host, strings.Join(missing, ", "))
 	}
-	refusals, err := b.checkAccess(ctx, objs)
+	if testRun != nil {
+		if err := b.checkK6Operator(ctx); err != nil {
+			return nil, err
+		}
+		if err := b.loadLeftover(ctx, testRun, configMap); err != nil {
+			return nil, err
+		}
+	}
+	checked := objs
+	if wf != nil {
+		checked = append(slices.Clone(objs), wf)
+	}
+	refusals, err := b.checkAccess(ctx, checked)
 	if err != nil {
 		return nil, err
 	}
@@ -203,10 +264,22 @@ func (b *Backend) Preflight(ctx context.Context, p *plan.Plan) ([]*Object, error
 	if err := b.leftovers(ctx, objs, served); err != nil {
 		return nil, err
 	}
-	if err := b.dryRun(ctx, objs); err != nil {
+	if err := b.dryRun(ctx, checked); err != nil {
 		return nil, err
 	}
+	if testRun != nil {
+		load := []*Object{testRun}
+		if !b.skipConfigMap {
+			load = append(load, configMap)
+		}
+		if err := b.dryRun(ctx, load); err != nil {
+			return nil, err
+		}
+	}
+	b.testRun, b.configMap = testRun, configMap
 	b.objects = objs
+	b.workflow = wf
+	b.served = served
 	b.byFault = map[string]*Object{}
 	for _, o := range objs {
 		b.byFault[o.Fault.Name] = o
@@ -361,7 +434,11 @@ func (b *Backend) dryRun(ctx context.Context, objs []*Object) error {
 			if Unreachable(err) {
 				return fmt.Errorf("server-side dry run of %s: %w", o, err)
 			}
-			problems = append(problems, fmt.Sprintf("fault %s: %s: %v", o.Fault.Name, o, err))
+			if o.Fault.Name == "" {
+				problems = append(problems, fmt.Sprintf("%s: %v", o, err))
+			} else {
+				problems = append(problems, fmt.Sprintf("fault %s: %s: %v", o.Fault.Name, o, err))
+			}
 			continue
 		}
 		_ = got
@@ -843,6 +920,15 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 	kinds := map[string]Kind{}
 	for _, o := range b.objects {
 		kinds[o.Kind] = Kind{Kind: o.Kind, Resource: o.Resource, Namespaced: true}
+	}
+	if wf := b.workflow; wf != nil {
+		kinds[wf.Kind] = Kind{Kind: wf.Kind, Resource: wf.Resource, Namespaced: true}
+	}
+	if b.testRun != nil {
+		kinds["TestRun"] = Kind{Kind: "TestRun", Resource: TestRuns, Namespaced: true}
+		if !b.skipConfigMap {
+			kinds["ConfigMap"] = Kind{Kind: "ConfigMap", Resource: ConfigMaps, Namespaced: true}
+		}
 	}
 	var kl []Kind
 	for _, k := range kinds {

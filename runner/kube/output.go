@@ -38,8 +38,15 @@ func WriteObjects(w io.Writer, objs []*Object, format string) error {
 				return err
 			}
 		default:
-			if _, err := fmt.Fprintf(w, "%s %s/%s (fault %s): would be created (server dry run passed)\n",
-				o.Kind, o.Obj.GetNamespace(), o.Obj.GetName(), o.Fault.Name); err != nil {
+			what := "fault " + o.Fault.Name
+			switch {
+			case o.Kind == "TestRun" || o.Kind == "ConfigMap":
+				what = "the in-cluster load (k6-operator)"
+			case o.Fault.Name == "":
+				what = "the whole timeline; Chaos Mesh's workflow engine creates each fault's object"
+			}
+			if _, err := fmt.Fprintf(w, "%s %s/%s (%s): would be created (server dry run passed)\n",
+				o.Kind, o.Obj.GetNamespace(), o.Obj.GetName(), what); err != nil {
 				return err
 			}
 		}
