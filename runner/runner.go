@@ -730,13 +730,12 @@ func (r *run) finish() {
 		}
 		bounds := phaseBounds(r.p, windows, loadEnd)
 		for _, b := range bounds {
-			b.phase.Requests = 0
-			agg := phases[b.phase.Name]
+			agg := phases[b.Name]
 			r.mu.Lock()
-			rt := r.runtime[b.phase.Name]
+			rt := r.runtime[b.Name]
 			r.mu.Unlock()
-			data[b.phase.Name] = phaseData{agg: agg, runtime: rt, seconds: b.phase.End - b.phase.JudgedFrom}
-			res.Phases = append(res.Phases, summarize(b.phase, agg, rt))
+			data[b.Name] = phaseData{agg: agg, runtime: rt, seconds: b.End - b.JudgedFrom}
+			res.Phases = append(res.Phases, summarize(b, agg, rt))
 		}
 		if grace != nil && grace.Requests > 0 {
 			res.RecoveryGraceRequests = grace.Requests
@@ -762,9 +761,9 @@ func (r *run) finish() {
 		loadEnd := math.Min(r.p.LoadEnd.Std().Seconds(), res.EndedAt.Sub(r.tl.LoadStart()).Seconds())
 		for _, b := range phaseBounds(r.p, windows, loadEnd) {
 			r.mu.Lock()
-			rt := r.runtime[b.phase.Name]
+			rt := r.runtime[b.Name]
 			r.mu.Unlock()
-			res.Phases = append(res.Phases, summarize(b.phase, nil, rt))
+			res.Phases = append(res.Phases, summarize(b, nil, rt))
 		}
 		for _, w := range windows {
 			res.Faults = append(res.Faults, FaultResult{Window: w, Effective: "unknown", Evidence: "in-cluster load: no samples"})
@@ -851,12 +850,10 @@ func anyFailed(ss []SLOResult) bool {
 	return false
 }
 
-type bound struct{ phase PhaseResult }
-
 // phaseBounds computes the actual phase windows (seconds since load start).
-func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []bound {
+func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []PhaseResult {
 	if len(windows) == 0 {
-		return []bound{{PhaseResult{Name: plan.Steady, Start: 0, End: loadEnd, JudgedFrom: 0}}}
+		return []PhaseResult{{Name: plan.Steady, Start: 0, End: loadEnd, JudgedFrom: 0}}
 	}
 	first, last := math.Inf(1), 0.0
 	for _, w := range windows {
@@ -867,17 +864,17 @@ func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []bound {
 		}
 		last = math.Max(last, end)
 	}
-	var out []bound
+	var out []PhaseResult
 	if first > 0 {
-		out = append(out, bound{PhaseResult{Name: plan.Steady, Start: 0, End: first}})
+		out = append(out, PhaseResult{Name: plan.Steady, Start: 0, End: first})
 	}
-	out = append(out, bound{PhaseResult{Name: plan.FaultPhase, Start: first, End: last, JudgedFrom: first}})
+	out = append(out, PhaseResult{Name: plan.FaultPhase, Start: first, End: last, JudgedFrom: first})
 	if last < loadEnd {
 		judge := last
 		if rec, ok := p.Phase(plan.Recovery); ok {
 			judge = math.Min(last+time.Duration(rec.JudgeFrom-rec.Start).Seconds(), loadEnd)
 		}
-		out = append(out, bound{PhaseResult{Name: plan.Recovery, Start: last, End: loadEnd, JudgedFrom: judge}})
+		out = append(out, PhaseResult{Name: plan.Recovery, Start: last, End: loadEnd, JudgedFrom: judge})
 	}
 	return out
 }
