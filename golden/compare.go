@@ -259,6 +259,8 @@ func FormatValue(v float64, unit string) string {
 		return strconv.FormatFloat(v, 'f', 1, 64) + " req/s"
 	case "MB":
 		return strconv.FormatFloat(v, 'f', 1, 64) + "MB"
+	case "bytes":
+		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "MB"
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
 }

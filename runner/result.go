@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/golden/diff"
+	"faultline.dev/faultline/internal/atomicfile"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
 	"faultline.dev/faultline/schema"
@@ -101,19 +102,7 @@ func (r *Result) Write(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".results-*.json")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, ResultsFile))
+	return atomicfile.Write(filepath.Join(dir, ResultsFile), append(b, '\n'), 0o644)
 }
 
 // ReadResult reads a results.json.

@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
+	"faultline.dev/faultline/internal/atomicfile"
 	"faultline.dev/faultline/runner"
 )
 
@@ -45,47 +45,10 @@ func WriteAll(dir string, res *runner.Result) error {
 	return errors.Join(errs...)
 }
 
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
-}
+func writeFile(path string, data []byte) error { return atomicfile.Write(path, data, 0o644) }
 
 // value prints a value in its unit.
-func value(v float64, unit string) string {
-	switch unit {
-	case "ms":
-		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
-	case "%":
-		return strconv.FormatFloat(v, 'f', 2, 64) + "%"
-	case "req/s":
-		return strconv.FormatFloat(v, 'f', 1, 64) + " req/s"
-	case "MB":
-		return strconv.FormatFloat(v, 'f', 1, 64) + "MB"
-	case "bytes":
-		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "MB"
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
-}
+func value(v float64, unit string) string { return golden.FormatValue(v, unit) }
 
 // signed prints a change: "+12.3ms", "-0.50 points".
 func signed(v float64, unit string) string {
