@@ -43,12 +43,6 @@ load:
 	return p
 }
 
-func benchPort(b *testing.B) int {
-	b.Helper()
-	t := &testing.T{}
-	return freeLoopbackPort(t)
-}
-
 // BenchmarkLoadRateVsK6 measures the request rate of `faultline run` (k6 as
 // a child, samples through faultline's output, load through the injector
 // with no fault active) against a plain `faultline k6 run` of the same
@@ -57,7 +51,7 @@ func BenchmarkLoadRateVsK6(b *testing.B) {
 	var viaRun, plain float64
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
-		port := benchPort(b)
+		port := freeLoopbackPort(b)
 		scen := benchScenario(b, dir, port, 16, "10s", "")
 		report := filepath.Join(dir, "report")
 		out, err := exec.Command(binary, "run", scen, "--report-dir", report, "--quiet").CombinedOutput()
@@ -116,7 +110,7 @@ func BenchmarkFaultStartVsPlan(b *testing.B) {
   b: {start: 2500ms, duration: 1s, networkLoss: {loss: 5}}
   c: {start: 4s, duration: 1500ms, cpuStress: {workers: 1, load: 20}}
 `
-		scen := benchScenario(b, dir, benchPort(b), 4, "6s", faults)
+		scen := benchScenario(b, dir, freeLoopbackPort(b), 4, "6s", faults)
 		report := filepath.Join(dir, "report")
 		if out, err := exec.Command(binary, "run", scen, "--report-dir", report, "--quiet").CombinedOutput(); err != nil {
 			b.Fatalf("faultline run: %v\n%s", err, out)
@@ -150,7 +144,7 @@ func BenchmarkRunRSS(b *testing.B) {
 			var peak float64
 			for i := 0; i < b.N; i++ {
 				dir := b.TempDir()
-				scen := benchScenario(b, dir, benchPort(b), 4, dur, "")
+				scen := benchScenario(b, dir, freeLoopbackPort(b), 4, dur, "")
 				cmd := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet")
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
