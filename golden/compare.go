@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/schema"
 )
 
@@ -26,7 +26,7 @@ type MetricDef struct {
 	// Tail is the share of samples above a latency quantile (0.01 for
 	// p99, 1 for max as a quantile of one sample); 0 for other metrics.
 	Tail  float64
-	value func(p runner.PhaseResult) (float64, int64)
+	value func(p results.PhaseResult) (float64, int64)
 }
 
 // TailSamples is how many samples a latency quantile's tail must hold on
@@ -55,30 +55,30 @@ func (d MetricDef) noiseFloor(base, meas int64) (float64, string) {
 	return MaxNoiseFloor, fmt.Sprintf(" (%s rests on %.1f samples)", d.Name, n*d.Tail)
 }
 
-func requests(p runner.PhaseResult) int64 { return p.Requests }
+func requests(p results.PhaseResult) int64 { return p.Requests }
 
-func runtimeSamples(p runner.PhaseResult) int64 { return int64(p.RuntimeSeen) }
+func runtimeSamples(p results.PhaseResult) int64 { return int64(p.RuntimeSeen) }
 
 // Metrics are the metrics of schema's #MetricName, in report order.
 var Metrics = []MetricDef{
-	{"p50", "ms", diff.LowerIsBetter, 2, 0.5, func(p runner.PhaseResult) (float64, int64) { return p.P50, requests(p) }},
-	{"p90", "ms", diff.LowerIsBetter, 2, 0.1, func(p runner.PhaseResult) (float64, int64) { return p.P90, requests(p) }},
-	{"p95", "ms", diff.LowerIsBetter, 2, 0.05, func(p runner.PhaseResult) (float64, int64) { return p.P95, requests(p) }},
-	{"p99", "ms", diff.LowerIsBetter, 2, 0.01, func(p runner.PhaseResult) (float64, int64) { return p.P99, requests(p) }},
-	{"avg", "ms", diff.LowerIsBetter, 2, 0, func(p runner.PhaseResult) (float64, int64) { return p.Avg, requests(p) }},
-	{"max", "ms", diff.LowerIsBetter, 2, 1, func(p runner.PhaseResult) (float64, int64) { return p.Max, requests(p) }},
-	{"errorRate", "%", diff.LowerIsBetter, 0.5, 0, func(p runner.PhaseResult) (float64, int64) { return p.ErrorRate, requests(p) }},
-	{"checks", "%", diff.HigherIsBetter, 0.5, 0, func(p runner.PhaseResult) (float64, int64) { return p.ChecksRate, requests(p) }},
-	{"throughput", "req/s", diff.HigherIsBetter, 1, 0, func(p runner.PhaseResult) (float64, int64) { return p.Throughput, requests(p) }},
-	{"goroutines", "", diff.LowerIsBetter, 5, 0, func(p runner.PhaseResult) (float64, int64) { return p.Goroutines, runtimeSamples(p) }},
-	{"heapInUse", "MB", diff.LowerIsBetter, 1, 0, func(p runner.PhaseResult) (float64, int64) { return p.HeapInUse / 1e6, runtimeSamples(p) }},
-	{"gcPause", "ms", diff.LowerIsBetter, 1, 0, func(p runner.PhaseResult) (float64, int64) { return p.GCPauseP99, runtimeSamples(p) }},
-	{"schedLatency", "ms", diff.LowerIsBetter, 1, 0, func(p runner.PhaseResult) (float64, int64) { return p.SchedP99, runtimeSamples(p) }},
+	{"p50", "ms", diff.LowerIsBetter, 2, 0.5, func(p results.PhaseResult) (float64, int64) { return p.P50, requests(p) }},
+	{"p90", "ms", diff.LowerIsBetter, 2, 0.1, func(p results.PhaseResult) (float64, int64) { return p.P90, requests(p) }},
+	{"p95", "ms", diff.LowerIsBetter, 2, 0.05, func(p results.PhaseResult) (float64, int64) { return p.P95, requests(p) }},
+	{"p99", "ms", diff.LowerIsBetter, 2, 0.01, func(p results.PhaseResult) (float64, int64) { return p.P99, requests(p) }},
+	{"avg", "ms", diff.LowerIsBetter, 2, 0, func(p results.PhaseResult) (float64, int64) { return p.Avg, requests(p) }},
+	{"max", "ms", diff.LowerIsBetter, 2, 1, func(p results.PhaseResult) (float64, int64) { return p.Max, requests(p) }},
+	{"errorRate", "%", diff.LowerIsBetter, 0.5, 0, func(p results.PhaseResult) (float64, int64) { return p.ErrorRate, requests(p) }},
+	{"checks", "%", diff.HigherIsBetter, 0.5, 0, func(p results.PhaseResult) (float64, int64) { return p.ChecksRate, requests(p) }},
+	{"throughput", "req/s", diff.HigherIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.Throughput, requests(p) }},
+	{"goroutines", "", diff.LowerIsBetter, 5, 0, func(p results.PhaseResult) (float64, int64) { return p.Goroutines, runtimeSamples(p) }},
+	{"heapInUse", "MB", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.HeapInUse / 1e6, runtimeSamples(p) }},
+	{"gcPause", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.GCPauseP99, runtimeSamples(p) }},
+	{"schedLatency", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.SchedP99, runtimeSamples(p) }},
 }
 
 // Measure returns a phase's metrics as the baseline stores them; a metric
 // without samples has Samples 0.
-func Measure(p runner.PhaseResult) map[string]Sample {
+func Measure(p results.PhaseResult) map[string]Sample {
 	out := make(map[string]Sample, len(Metrics))
 	for _, m := range Metrics {
 		v, n := m.value(p)
@@ -120,7 +120,7 @@ func Tolerance(tol *schema.Baseline, phase, metric string) schema.Tolerance {
 // Diff compares a run with a baseline under the scenario's tolerances (its
 // `baseline` section; nil for the defaults). A baseline of another scenario
 // or another major version is refused with an error wrapping ErrRefused.
-func Diff(res *runner.Result, base *Baseline, path string, tol *schema.Baseline) (*diff.Report, error) {
+func Diff(res *results.Result, base *Baseline, path string, tol *schema.Baseline) (*diff.Report, error) {
 	if base.Scenario != res.Scenario {
 		return nil, fmt.Errorf("baseline %s is of scenario %q, not %q: %w", path, base.Scenario, res.Scenario, ErrRefused)
 	}

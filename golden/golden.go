@@ -20,7 +20,7 @@ import (
 
 	"faultline.dev/faultline/golden/diff"
 	"faultline.dev/faultline/internal/atomicfile"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // Format versions the baseline file itself.
@@ -92,7 +92,7 @@ func Major(version string) (int, error) {
 }
 
 // FromResult makes a baseline of a run's results.
-func FromResult(res *runner.Result, now time.Time) (*Baseline, error) {
+func FromResult(res *results.Result, now time.Time) (*Baseline, error) {
 	major, err := Major(res.Version)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", res.Scenario, err)
@@ -117,8 +117,8 @@ func FromResult(res *runner.Result, now time.Time) (*Baseline, error) {
 // Bless writes a baseline of the run into dir (default "golden") at
 // <dir>/<scenario>/v<major>.json, atomically, and returns its path. Only
 // runs whose SLOs were met can be blessed (verdict pass or regression).
-func Bless(res *runner.Result, dir string) (string, error) {
-	if res.Verdict != runner.VerdictPass && res.Verdict != runner.VerdictRegression {
+func Bless(res *results.Result, dir string) (string, error) {
+	if res.Verdict != results.VerdictPass && res.Verdict != results.VerdictRegression {
 		return "", fmt.Errorf("run %s of %s ended %q (%s): only a run whose SLOs were met can become the golden baseline", res.RunID, res.Scenario, res.Verdict, res.Reason)
 	}
 	if len(res.Phases) == 0 {
@@ -201,18 +201,18 @@ func (e *MajorError) Unwrap() error { return ErrRefused }
 // Judge attaches a diff to a result and, when the run's SLOs were met but it
 // regressed against its baseline, turns the verdict into "regression" (exit
 // code 5). A run that breached an SLO keeps its verdict.
-func Judge(res *runner.Result, rep *diff.Report) {
+func Judge(res *results.Result, rep *diff.Report) {
 	res.Baseline = rep
-	if rep == nil || rep.Status != diff.StatusRegression || rep.Updated || res.Verdict != runner.VerdictPass {
+	if rep == nil || rep.Status != diff.StatusRegression || rep.Updated || res.Verdict != results.VerdictPass {
 		return
 	}
 	var names []string
 	for _, m := range rep.RegressedMetrics() {
 		names = append(names, fmt.Sprintf("%s %s %s → %s (allowed %s)", m.Phase, m.Metric, FormatValue(m.Baseline, m.Unit), FormatValue(m.Measured, m.Unit), FormatChange(m.Allowed, m.Unit)))
 	}
-	res.Verdict = runner.VerdictRegression
+	res.Verdict = results.VerdictRegression
 	res.Reason = "every SLO met, but worse than the golden baseline: " + strings.Join(names, "; ")
-	res.ExitCode = runner.ExitCode(res.Verdict)
+	res.ExitCode = results.ExitCode(res.Verdict)
 }
 
 func round(v float64, digits int) float64 {

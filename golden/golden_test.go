@@ -9,21 +9,21 @@ import (
 	"testing"
 
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/schema"
 )
 
 func f(v float64) *float64 { return &v }
 
-func phase(name string) runner.PhaseResult {
-	return runner.PhaseResult{Name: name, Start: 0, End: 10, Requests: 400, ErrorRate: 0.25, ChecksRate: 99.75, Throughput: 40,
+func phase(name string) results.PhaseResult {
+	return results.PhaseResult{Name: name, Start: 0, End: 10, Requests: 400, ErrorRate: 0.25, ChecksRate: 99.75, Throughput: 40,
 		P50: 10, P90: 20, P95: 30, P99: 100, Avg: 12, Max: 150, Goroutines: 20, HeapInUse: 10e6, GCPauseP99: 0.2, SchedP99: 0.5, RuntimeSeen: 10}
 }
 
-func result(version string) *runner.Result {
-	return &runner.Result{Format: runner.ResultsFormat, Scenario: "demo", Version: version, Backend: "local", Target: "http://127.0.0.1:1",
-		FaultlineVersion: "v0.1.0", RunID: "run-1", Verdict: runner.VerdictPass, Reason: "every SLO met",
-		Phases: []runner.PhaseResult{phase("steady"), phase("fault"), phase("recovery")}}
+func result(version string) *results.Result {
+	return &results.Result{Format: results.ResultsFormat, Scenario: "demo", Version: version, Backend: "local", Target: "http://127.0.0.1:1",
+		FaultlineVersion: "v0.1.0", RunID: "run-1", Verdict: results.VerdictPass, Reason: "every SLO met",
+		Phases: []results.PhaseResult{phase("steady"), phase("fault"), phase("recovery")}}
 }
 
 // TestCompare: each rule of one metric, table-driven.
@@ -169,17 +169,17 @@ func TestBlessLoadDiff(t *testing.T) {
 		t.Errorf("a minor difference is compared and noted: %q", rep.Notes)
 	}
 	Judge(worse, rep)
-	if worse.Verdict != runner.VerdictRegression || worse.ExitCode != 5 || !strings.Contains(worse.Reason, "fault p99 100.0ms → 200.0ms") || worse.Baseline != rep {
+	if worse.Verdict != results.VerdictRegression || worse.ExitCode != 5 || !strings.Contains(worse.Reason, "fault p99 100.0ms → 200.0ms") || worse.Baseline != rep {
 		t.Errorf("judged: %s %d %s", worse.Verdict, worse.ExitCode, worse.Reason)
 	}
 
 	// A breach stays a breach.
 	breach := result("1.3.0")
 	breach.Phases[1].P99 = 200
-	breach.Verdict = runner.VerdictSLOBreach
+	breach.Verdict = results.VerdictSLOBreach
 	rep, _ = Diff(breach, b, path, nil)
 	Judge(breach, rep)
-	if breach.Verdict != runner.VerdictSLOBreach {
+	if breach.Verdict != results.VerdictSLOBreach {
 		t.Errorf("verdict %s", breach.Verdict)
 	}
 }
@@ -237,7 +237,7 @@ func TestLoadRejects(t *testing.T) {
 }
 
 func TestBlessRefusesFailedRun(t *testing.T) {
-	for _, v := range []string{runner.VerdictSLOBreach, runner.VerdictAborted, runner.VerdictError} {
+	for _, v := range []string{results.VerdictSLOBreach, results.VerdictAborted, results.VerdictError} {
 		res := result("1.0.0")
 		res.Verdict = v
 		if _, err := Bless(res, t.TempDir()); err == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 )
 
@@ -22,18 +23,6 @@ import (
 // timeout (60s) to finish. Older slots are folded into the phase aggregates
 // and dropped, so memory stays flat whatever the run length.
 const FinalizeLag = 65 * time.Second
-
-// Point is one second of the run, for charts and the recovery time.
-type Point struct {
-	Offset   float64 `json:"t"` // seconds since the load start
-	Requests int64   `json:"n"`
-	Failed   int64   `json:"failed"`
-	P50      float64 `json:"p50"`
-	P95      float64 `json:"p95"`
-	P99      float64 `json:"p99"`
-	Max      float64 `json:"max"`
-	Phase    string  `json:"phase"`
-}
 
 // Collector receives aggregates from the k6 output and folds them into
 // phases by the actual fault windows.
@@ -51,7 +40,7 @@ type Collector struct {
 	// ended after it was injected: neither clean steady nor fault.
 	transition *aggregate.Agg
 	perFault   map[string]*aggregate.Agg
-	series     []Point
+	series     []results.Point
 	late       int64
 	received   int64
 	errs       []error
@@ -207,10 +196,10 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 	}
 }
 
-func (c *Collector) point(sec int64, a *aggregate.Agg) Point {
+func (c *Collector) point(sec int64, a *aggregate.Agg) results.Point {
 	start := c.timeline.LoadStart()
 	cl := c.timeline.Classify(start.Add(time.Duration(sec)*time.Second + 500*time.Millisecond))
-	return Point{Offset: float64(sec), Requests: a.Requests, Failed: a.Failed,
+	return results.Point{Offset: float64(sec), Requests: a.Requests, Failed: a.Failed,
 		P50: nan0(a.Quantile(0.5)), P95: nan0(a.Quantile(0.95)), P99: nan0(a.Quantile(0.99)), Max: a.MaxMS, Phase: cl.Phase}
 }
 
@@ -231,7 +220,7 @@ func (c *Collector) Recent(now time.Time) (rps, p99, errRate float64) {
 
 // Snapshot returns copies of the phase aggregates, the per-fault aggregates,
 // the recovery grace aggregate and the series. Call after FinalizeAll.
-func (c *Collector) Snapshot() (phases map[string]*aggregate.Agg, perFault map[string]*aggregate.Agg, grace *aggregate.Agg, series []Point, late int64, errs []error) {
+func (c *Collector) Snapshot() (phases map[string]*aggregate.Agg, perFault map[string]*aggregate.Agg, grace *aggregate.Agg, series []results.Point, late int64, errs []error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	phases, perFault = map[string]*aggregate.Agg{}, map[string]*aggregate.Agg{}
@@ -241,8 +230,8 @@ func (c *Collector) Snapshot() (phases map[string]*aggregate.Agg, perFault map[s
 	for k, v := range c.perFault {
 		perFault[k] = v
 	}
-	series = append([]Point(nil), c.series...)
-	slices.SortFunc(series, func(a, b Point) int { return cmp.Compare(a.Offset, b.Offset) })
+	series = append([]results.Point(nil), c.series...)
+	slices.SortFunc(series, func(a, b results.Point) int { return cmp.Compare(a.Offset, b.Offset) })
 	return phases, perFault, c.grace, series, c.late, append([]error(nil), c.errs...)
 }
 

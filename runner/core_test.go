@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
 	"faultline.dev/faultline/schema"
@@ -226,13 +227,13 @@ func TestJudge(t *testing.T) {
 		got[r.Phase+" "+r.SLO] = r.Status
 	}
 	want := map[string]string{
-		"steady latency.p99":             StatusPass,
-		"steady errorRate":               StatusPass,
-		"steady throughput":              StatusPass,
-		"fault latency.p99":              StatusFail,
-		"fault checks":                   StatusFail,
-		"recovery errorRate":             StatusNoData, // no requests: never a pass
-		"recovery goroutines.overSteady": StatusFail,   // +30% > 10%
+		"steady latency.p99":             results.StatusPass,
+		"steady errorRate":               results.StatusPass,
+		"steady throughput":              results.StatusPass,
+		"fault latency.p99":              results.StatusFail,
+		"fault checks":                   results.StatusFail,
+		"recovery errorRate":             results.StatusNoData, // no requests: never a pass
+		"recovery goroutines.overSteady": results.StatusFail,   // +30% > 10%
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -269,8 +270,8 @@ func TestRecoveryTime(t *testing.T) {
 	for range 100 {
 		steady.AddRequest(10, false)
 	}
-	pt := func(sec, p99 float64) Point { return Point{Offset: sec, Requests: 10, P99: p99} }
-	series := []Point{pt(30, 300), pt(31, 200), pt(32, 12), pt(33, 12), pt(34, 13), pt(35, 11)}
+	pt := func(sec, p99 float64) results.Point { return results.Point{Offset: sec, Requests: 10, P99: p99} }
+	series := []results.Point{pt(30, 300), pt(31, 200), pt(32, 12), pt(33, 12), pt(34, 13), pt(35, 11)}
 	if s, ok := recoveryTime(series, 30, steady); !ok || s != 2 {
 		t.Errorf("recovered after %.0fs (%v), want 2s", s, ok)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/schema"
 )
 
@@ -22,7 +23,7 @@ import (
 // timeline and the load (no k6 child runs); the real kubernetes
 // implementation is tested against a real API server in runner/kube.
 type fakeOwner struct {
-	outcome  LoadOutcome
+	outcome  results.LoadOutcome
 	abortAt  time.Duration // RunTimeline aborts after this (0: never)
 	cleanups atomic.Int32
 }
@@ -70,8 +71,8 @@ func (o *fakeOwner) RunTimeline(ctx context.Context, p *plan.Plan, onInjected fu
 	return nil
 }
 
-func (o *fakeOwner) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan LoadOutcome, error) {
-	done := make(chan LoadOutcome, 1)
+func (o *fakeOwner) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan results.LoadOutcome, error) {
+	done := make(chan results.LoadOutcome, 1)
 	time.AfterFunc(p.LoadEnd.Std(), func() { done <- o.outcome })
 	return time.Now(), done, nil
 }
@@ -96,18 +97,18 @@ func ownedPlan(t *testing.T) *plan.Plan {
 // available, never judges a phase SLO a pass, and takes the verdict from the load's outcome and
 // the timeline's end.
 func TestOwnedTimelineAndLoad(t *testing.T) {
-	finished := LoadOutcome{Stage: "finished", ThresholdsKnown: true}
+	finished := results.LoadOutcome{Stage: "finished", ThresholdsKnown: true}
 	cases := []struct {
 		name    string
 		b       *fakeOwner
 		verdict string
 		reason  string
 	}{
-		{"thresholds passed", &fakeOwner{outcome: finished}, VerdictPass, "every SLO met"},
-		{"thresholds unknown", &fakeOwner{outcome: LoadOutcome{Stage: "finished"}}, VerdictError, "in-cluster load: per-phase numbers are not available"},
-		{"thresholds crossed", &fakeOwner{outcome: LoadOutcome{Stage: "finished", ThresholdsKnown: true, ThresholdsCrossed: []string{"owned-1"}}}, VerdictSLOBreach, "k6 thresholds crossed on runner(s) owned-1"},
-		{"stage error", &fakeOwner{outcome: LoadOutcome{Stage: "error", Err: errors.New("TestRun x ended in stage error")}}, VerdictError, "the in-cluster load failed: TestRun x ended in stage error"},
-		{"workflow aborted", &fakeOwner{outcome: finished, abortAt: time.Second}, VerdictAborted, "Workflow w was aborted"},
+		{"thresholds passed", &fakeOwner{outcome: finished}, results.VerdictPass, "every SLO met"},
+		{"thresholds unknown", &fakeOwner{outcome: results.LoadOutcome{Stage: "finished"}}, results.VerdictError, "in-cluster load: per-phase numbers are not available"},
+		{"thresholds crossed", &fakeOwner{outcome: results.LoadOutcome{Stage: "finished", ThresholdsKnown: true, ThresholdsCrossed: []string{"owned-1"}}}, results.VerdictSLOBreach, "k6 thresholds crossed on runner(s) owned-1"},
+		{"stage error", &fakeOwner{outcome: results.LoadOutcome{Stage: "error", Err: errors.New("TestRun x ended in stage error")}}, results.VerdictError, "the in-cluster load failed: TestRun x ended in stage error"},
+		{"workflow aborted", &fakeOwner{outcome: finished, abortAt: time.Second}, results.VerdictAborted, "Workflow w was aborted"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,9 +129,9 @@ func TestOwnedTimelineAndLoad(t *testing.T) {
 			// Without samples an SLO is only ever met on the runners' own
 			// word (every threshold passed), never on a number faultline made up.
 			for _, s := range res.SLOs {
-				want := StatusNoData
-				if tc.verdict == VerdictPass {
-					want = StatusPass
+				want := results.StatusNoData
+				if tc.verdict == results.VerdictPass {
+					want = results.StatusPass
 				}
 				if s.Status != want || s.Measured != 0 {
 					t.Errorf("SLO %s %s: %s (measured %v), want %s", s.Phase, s.SLO, s.Status, s.Measured, want)
@@ -142,7 +143,7 @@ func TestOwnedTimelineAndLoad(t *testing.T) {
 			if tc.b.abortAt == 0 && (res.Faults[0].EndOffset < 1.45 || res.Faults[0].EndOffset > 1.8) {
 				t.Errorf("fault window %.2f-%.2f, planned 0.5-1.5", res.Faults[0].StartOffset, res.Faults[0].EndOffset)
 			}
-			data, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+			data, err := os.ReadFile(filepath.Join(dir, results.ResultsFile))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,6 +23,7 @@ import (
 
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/buildinfo"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/scrape"
 )
 
@@ -71,31 +72,7 @@ type LoadOwner interface {
 	OwnsLoad() bool
 	// StartLoad starts the load and returns when it has started (its instant) with a channel
 	// that receives the outcome once, when the load ends.
-	StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan LoadOutcome, error)
-}
-
-// LoadOutcome is how a load a LoadOwner ran ended.
-type LoadOutcome struct {
-	// Stage is the load's last state as its engine reports it (a TestRun's "finished", "error").
-	Stage string `json:"stage"`
-	// Err is set when the load did not run to its end: an infrastructure error.
-	Err error `json:"-"`
-	// ThresholdsKnown says whether the runners' threshold results could be read.
-	ThresholdsKnown bool `json:"thresholdsKnown"`
-	// ThresholdsCrossed names the runners whose thresholds failed (k6 exit code 99).
-	ThresholdsCrossed []string `json:"thresholdsCrossed,omitempty"`
-}
-
-func (o LoadOutcome) String() string {
-	switch {
-	case o.Err != nil:
-		return o.Err.Error()
-	case !o.ThresholdsKnown:
-		return "stage " + o.Stage + "; the runners' threshold results could not be read"
-	case len(o.ThresholdsCrossed) > 0:
-		return "stage " + o.Stage + "; thresholds crossed on " + strings.Join(o.ThresholdsCrossed, ", ")
-	}
-	return "stage " + o.Stage + "; every runner's thresholds passed"
+	StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan results.LoadOutcome, error)
 }
 
 // NoSamplesNote is results.json's loadNote when a LoadOwner ran the load.
@@ -130,7 +107,7 @@ type Options struct {
 
 // Run executes the plan through the backend and returns the judged result.
 // The error is non-nil only when no result could be made at all.
-func Run(ctx context.Context, p *plan.Plan, b Backend, o Options) (*Result, error) {
+func Run(ctx context.Context, p *plan.Plan, b Backend, o Options) (*results.Result, error) {
 	if o.Self == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -148,7 +125,7 @@ func Run(ctx context.Context, p *plan.Plan, b Backend, o Options) (*Result, erro
 		return nil, err
 	}
 	r := &run{p: p, b: b, o: o, tl: NewTimeline(p), runtime: map[string]*scrape.Phase{}}
-	r.res = &Result{Scenario: p.Scenario, Version: p.Version, RunID: o.RunID, Backend: b.Name(),
+	r.res = &results.Result{Scenario: p.Scenario, Version: p.Version, RunID: o.RunID, Backend: b.Name(),
 		Target: p.Source.Target.URL, FaultlineVersion: buildinfo.Version(), StartedAt: time.Now().UTC(), ContentHash: p.ContentHash,
 		PlannedLoad: p.LoadEnd.Std().Seconds(), TimeScale: p.TimeScale}
 	r.execute(ctx)
@@ -164,17 +141,17 @@ type run struct {
 	b   Backend
 	o   Options
 	tl  *Timeline
-	res *Result
+	res *results.Result
 	col *Collector
 	k6  *k6Proc
 
 	mu       sync.Mutex
 	runtime  map[string]*scrape.Phase // by phase; "grace" for recovery's allowance
-	rtSeries []RuntimePoint
+	rtSeries []results.RuntimePoint
 	scrapeOK bool
 
-	loadDone <-chan struct{} // closed when the load ended (k6 exited, or the owned load ended)
-	outcome  *LoadOutcome    // the owned load's outcome
+	loadDone <-chan struct{}      // closed when the load ended (k6 exited, or the owned load ended)
+	outcome  *results.LoadOutcome // the owned load's outcome
 
 	abortReason string
 	infraReason string
@@ -626,7 +603,7 @@ func (r *run) scrape(ctx context.Context, cancel context.CancelFunc, url string)
 			r.runtime[key] = ph
 		}
 		ph.Add(smp)
-		r.rtSeries = append(r.rtSeries, RuntimePoint{Offset: smp.Time.Sub(start).Seconds(), Goroutines: smp.Goroutines, HeapInUse: smp.HeapInUse, RSS: smp.RSS})
+		r.rtSeries = append(r.rtSeries, results.RuntimePoint{Offset: smp.Time.Sub(start).Seconds(), Goroutines: smp.Goroutines, HeapInUse: smp.HeapInUse, RSS: smp.RSS})
 		if len(r.rtSeries) > 4*3600 { // bounded: one point a second, four hours
 			r.rtSeries = r.rtSeries[1:]
 		}
@@ -714,7 +691,7 @@ func (r *run) finish() {
 	}
 	windows := r.tl.Windows()
 	data := map[string]phaseData{}
-	var series []Point
+	var series []results.Point
 	if r.col != nil {
 		phases, perFault, grace, s, late, errs := r.col.Snapshot()
 		series = s
@@ -742,7 +719,7 @@ func (r *run) finish() {
 		}
 		res.TransitionRequests = r.col.Transition()
 		for _, w := range windows {
-			fr := FaultResult{Window: w}
+			fr := results.FaultResult{Window: w}
 			if a := perFault[w.Fault]; a != nil {
 				fr.Requests, fr.P50, fr.P99, fr.ErrorRate = a.Requests, nan0(a.Quantile(0.5)), nan0(a.Quantile(0.99)), nan0(a.ErrorRate())
 				fr.Effective, fr.Evidence = efficacy(r.p.Source.Faults[w.Fault], a, phases[plan.Steady])
@@ -753,7 +730,7 @@ func (r *run) finish() {
 		}
 		if last := r.tl.LastFaultEnd(); !last.IsZero() && !start.IsZero() {
 			secs, ok := recoveryTime(series, last.Sub(start).Seconds(), phases[plan.Steady])
-			res.Recovery = &Recovery{Recovered: ok, Seconds: secs}
+			res.Recovery = &results.Recovery{Recovered: ok, Seconds: secs}
 		}
 	}
 	if r.col == nil && res.Load != "" && !r.tl.LoadStart().IsZero() {
@@ -766,7 +743,7 @@ func (r *run) finish() {
 			res.Phases = append(res.Phases, summarize(b, nil, rt))
 		}
 		for _, w := range windows {
-			res.Faults = append(res.Faults, FaultResult{Window: w, Effective: "unknown", Evidence: "in-cluster load: no samples"})
+			res.Faults = append(res.Faults, results.FaultResult{Window: w, Effective: "unknown", Evidence: "in-cluster load: no samples"})
 		}
 	}
 	res.Series = series
@@ -779,43 +756,43 @@ func (r *run) finish() {
 	// The verdict.
 	switch {
 	case r.infraReason != "":
-		res.Verdict, res.Reason = VerdictError, r.infraReason
+		res.Verdict, res.Reason = results.VerdictError, r.infraReason
 	case r.abortReason != "" && res.AbortedOnBreach && anyFailed(res.SLOs):
-		res.Verdict, res.Reason = VerdictSLOBreach, r.abortReason
+		res.Verdict, res.Reason = results.VerdictSLOBreach, r.abortReason
 	case r.abortReason != "":
-		res.Verdict, res.Reason = VerdictAborted, r.abortReason
+		res.Verdict, res.Reason = results.VerdictAborted, r.abortReason
 	case res.LoadOutcome != nil && len(res.LoadOutcome.ThresholdsCrossed) > 0:
-		res.Verdict = VerdictSLOBreach
+		res.Verdict = results.VerdictSLOBreach
 		res.Reason = "k6 thresholds crossed on runner(s) " + strings.Join(res.LoadOutcome.ThresholdsCrossed, ", ") +
 			" (in-cluster load: judged per runner from the TestRun's outcome; per-phase numbers are not available)"
 	default:
 		var empty []string
 		for _, s := range res.SLOs {
-			if s.Status == StatusNoData && !slices.Contains(empty, s.Phase+" "+s.SLO) {
+			if s.Status == results.StatusNoData && !slices.Contains(empty, s.Phase+" "+s.SLO) {
 				empty = append(empty, s.Phase+" "+s.SLO)
 			}
 		}
 		switch {
 		case len(empty) > 0:
-			res.Verdict = VerdictError
+			res.Verdict = results.VerdictError
 			res.Reason = "no data to judge: " + strings.Join(empty, ", ") + " (a phase without samples is an error, not a pass)"
 			if res.Load != "" && res.LoadOutcome != nil {
 				res.Reason += "; in-cluster load: per-phase numbers are not available; the TestRun's outcome: " + res.LoadOutcome.String()
 			}
 		case anyFailed(res.SLOs):
-			res.Verdict = VerdictSLOBreach
+			res.Verdict = results.VerdictSLOBreach
 			var failed []string
 			for _, s := range res.SLOs {
-				if s.Status == StatusFail {
+				if s.Status == results.StatusFail {
 					failed = append(failed, s.Phase+" "+s.SLO)
 				}
 			}
 			res.Reason = "SLO breached: " + strings.Join(failed, ", ")
 		default:
-			res.Verdict, res.Reason = VerdictPass, "every SLO met"
+			res.Verdict, res.Reason = results.VerdictPass, "every SLO met"
 		}
 	}
-	res.ExitCode = ExitCode(res.Verdict)
+	res.ExitCode = results.ExitCode(res.Verdict)
 }
 
 // k6Judged reports whether the compiled k6 script enforces an SLO as a
@@ -828,22 +805,22 @@ func k6Judged(slo string) bool {
 // met when every runner's thresholds passed. A crossed threshold does not
 // say which SLO it was, so those stay no-data and the verdict is a breach
 // (see finish); an unknown outcome leaves them no-data.
-func judgeFromThresholds(res *Result) {
+func judgeFromThresholds(res *results.Result) {
 	out := res.LoadOutcome
 	if res.Load == "" || out == nil || out.Err != nil || !out.ThresholdsKnown || len(out.ThresholdsCrossed) > 0 {
 		return
 	}
 	for i := range res.SLOs {
-		if s := &res.SLOs[i]; s.Status == StatusNoData && k6Judged(s.SLO) {
-			s.Status = StatusPass
+		if s := &res.SLOs[i]; s.Status == results.StatusNoData && k6Judged(s.SLO) {
+			s.Status = results.StatusPass
 			s.Note = "k6 threshold passed on every runner (per runner, planned phase window); no measured value in-cluster"
 		}
 	}
 }
 
-func anyFailed(ss []SLOResult) bool {
+func anyFailed(ss []results.SLOResult) bool {
 	for _, s := range ss {
-		if s.Status == StatusFail {
+		if s.Status == results.StatusFail {
 			return true
 		}
 	}
@@ -851,9 +828,9 @@ func anyFailed(ss []SLOResult) bool {
 }
 
 // phaseBounds computes the actual phase windows (seconds since load start).
-func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []PhaseResult {
+func phaseBounds(p *plan.Plan, windows []results.Window, loadEnd float64) []results.PhaseResult {
 	if len(windows) == 0 {
-		return []PhaseResult{{Name: plan.Steady, Start: 0, End: loadEnd, JudgedFrom: 0}}
+		return []results.PhaseResult{{Name: plan.Steady, Start: 0, End: loadEnd, JudgedFrom: 0}}
 	}
 	first, last := math.Inf(1), 0.0
 	for _, w := range windows {
@@ -864,17 +841,17 @@ func phaseBounds(p *plan.Plan, windows []Window, loadEnd float64) []PhaseResult 
 		}
 		last = math.Max(last, end)
 	}
-	var out []PhaseResult
+	var out []results.PhaseResult
 	if first > 0 {
-		out = append(out, PhaseResult{Name: plan.Steady, Start: 0, End: first})
+		out = append(out, results.PhaseResult{Name: plan.Steady, Start: 0, End: first})
 	}
-	out = append(out, PhaseResult{Name: plan.FaultPhase, Start: first, End: last, JudgedFrom: first})
+	out = append(out, results.PhaseResult{Name: plan.FaultPhase, Start: first, End: last, JudgedFrom: first})
 	if last < loadEnd {
 		judge := last
 		if rec, ok := p.Phase(plan.Recovery); ok {
 			judge = math.Min(last+time.Duration(rec.JudgeFrom-rec.Start).Seconds(), loadEnd)
 		}
-		out = append(out, PhaseResult{Name: plan.Recovery, Start: last, End: loadEnd, JudgedFrom: judge})
+		out = append(out, results.PhaseResult{Name: plan.Recovery, Start: last, End: loadEnd, JudgedFrom: judge})
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/results"
 )
 
 // Timeline records what actually happened: when the load started and when
@@ -14,26 +15,12 @@ type Timeline struct {
 	mu        sync.Mutex
 	plan      *plan.Plan
 	loadStart time.Time
-	windows   map[string]*Window
-}
-
-// Window is one fault's actual window; End is zero while the fault is active.
-type Window struct {
-	Fault       string    `json:"fault"`
-	Kind        string    `json:"kind"`
-	PlanStart   string    `json:"plannedStart"`
-	PlanEnd     string    `json:"plannedEnd"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
-	StartOffset float64   `json:"startOffsetSeconds"`
-	EndOffset   float64   `json:"endOffsetSeconds"`
-	// Error is set when injecting or recovering failed.
-	Error string `json:"error,omitempty"`
+	windows   map[string]*results.Window
 }
 
 // NewTimeline starts a timeline for a plan.
 func NewTimeline(p *plan.Plan) *Timeline {
-	return &Timeline{plan: p, windows: map[string]*Window{}}
+	return &Timeline{plan: p, windows: map[string]*results.Window{}}
 }
 
 // SetLoadStart records the instant the load started.
@@ -54,7 +41,7 @@ func (t *Timeline) LoadStart() time.Time {
 func (t *Timeline) Injected(f plan.Fault, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.windows[f.Name] = &Window{Fault: f.Name, Kind: f.Kind, PlanStart: f.Start.String(), PlanEnd: f.End.String(), Start: at,
+	t.windows[f.Name] = &results.Window{Fault: f.Name, Kind: f.Kind, PlanStart: f.Start.String(), PlanEnd: f.End.String(), Start: at,
 		StartOffset: at.Sub(t.loadStart).Seconds()}
 }
 
@@ -74,10 +61,10 @@ func (t *Timeline) Recovered(name string, at time.Time, err error) {
 }
 
 // Windows returns the recorded windows in plan order.
-func (t *Timeline) Windows() []Window {
+func (t *Timeline) Windows() []results.Window {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []Window
+	var out []results.Window
 	for _, f := range t.plan.Faults {
 		if w := t.windows[f.Name]; w != nil {
 			out = append(out, *w)

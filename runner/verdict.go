@@ -6,93 +6,11 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
-	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
 	"faultline.dev/faultline/schema"
 )
-
-// Verdicts.
-const (
-	VerdictPass       = "pass"
-	VerdictSLOBreach  = "slo-breach"
-	VerdictRegression = "regression"
-	VerdictAborted    = "aborted"
-	VerdictError      = "error" // infrastructure: the run could not be judged
-)
-
-// ExitCode maps a verdict to the process exit code.
-func ExitCode(verdict string) int {
-	switch verdict {
-	case VerdictPass:
-		return exitcode.OK
-	case VerdictSLOBreach:
-		return exitcode.SLOBreach
-	case VerdictRegression:
-		return exitcode.Regression
-	case VerdictAborted:
-		return exitcode.Aborted
-	}
-	return exitcode.Infrastructure
-}
-
-// SLO statuses.
-const (
-	StatusPass   = "pass"
-	StatusFail   = "fail"
-	StatusNoData = "no-data"
-)
-
-// SLOResult is one objective of one phase, judged.
-type SLOResult struct {
-	Phase    string  `json:"phase"`
-	SLO      string  `json:"slo"`
-	Op       string  `json:"op"` // "<=" or ">="
-	Limit    float64 `json:"limit"`
-	Measured float64 `json:"measured"`
-	Unit     string  `json:"unit"`
-	Status   string  `json:"status"`
-	Note     string  `json:"note,omitempty"`
-}
-
-// PhaseResult summarizes one phase.
-type PhaseResult struct {
-	Name        string  `json:"name"`
-	Start       float64 `json:"startSeconds"`
-	End         float64 `json:"endSeconds"`
-	JudgedFrom  float64 `json:"judgedFromSeconds"`
-	Requests    int64   `json:"requests"`
-	Failed      int64   `json:"failed"`
-	ErrorRate   float64 `json:"errorRate"`
-	ChecksRate  float64 `json:"checksRate"`
-	Throughput  float64 `json:"throughput"`
-	P50         float64 `json:"p50Ms"`
-	P90         float64 `json:"p90Ms"`
-	P95         float64 `json:"p95Ms"`
-	P99         float64 `json:"p99Ms"`
-	Avg         float64 `json:"avgMs"`
-	Max         float64 `json:"maxMs"`
-	Goroutines  float64 `json:"goroutinesMean"`
-	GoroutMax   float64 `json:"goroutinesMax"`
-	HeapInUse   float64 `json:"heapInUseMeanBytes"`
-	HeapMax     float64 `json:"heapInUseMaxBytes"`
-	RSSMax      float64 `json:"rssMaxBytes"`
-	GCPauseP99  float64 `json:"gcPauseP99Ms"`
-	SchedP99    float64 `json:"schedLatencyP99Ms"`
-	RuntimeSeen int     `json:"runtimeSamples"`
-}
-
-// FaultResult is one fault: its planned and actual window and whether it
-// visibly moved what it targets.
-type FaultResult struct {
-	Window
-	Requests  int64   `json:"requests"`
-	P50       float64 `json:"p50Ms"`
-	P99       float64 `json:"p99Ms"`
-	ErrorRate float64 `json:"errorRate"`
-	Effective string  `json:"effective"` // yes, no, unknown
-	Evidence  string  `json:"evidence"`
-}
 
 // phaseData is what the verdict reads for one phase.
 type phaseData struct {
@@ -102,8 +20,8 @@ type phaseData struct {
 }
 
 // judge evaluates every SLO of every phase.
-func judge(s *schema.Scenario, data map[string]phaseData) []SLOResult {
-	var out []SLOResult
+func judge(s *schema.Scenario, data map[string]phaseData) []results.SLOResult {
+	var out []results.SLOResult
 	if s.SLOs == nil {
 		return out
 	}
@@ -125,14 +43,14 @@ func judge(s *schema.Scenario, data map[string]phaseData) []SLOResult {
 		d := data[ph.name]
 		slo := ph.slo
 		add := func(name, op string, limit, measured float64, unit string, noData bool, note string) {
-			r := SLOResult{Phase: ph.name, SLO: name, Op: op, Limit: limit, Measured: measured, Unit: unit, Note: note}
+			r := results.SLOResult{Phase: ph.name, SLO: name, Op: op, Limit: limit, Measured: measured, Unit: unit, Note: note}
 			switch {
 			case noData || math.IsNaN(measured):
-				r.Status, r.Measured = StatusNoData, 0
+				r.Status, r.Measured = results.StatusNoData, 0
 			case op == "<=" && measured <= limit, op == ">=" && measured >= limit:
-				r.Status = StatusPass
+				r.Status = results.StatusPass
 			default:
-				r.Status = StatusFail
+				r.Status = results.StatusFail
 			}
 			out = append(out, r)
 		}
@@ -242,7 +160,7 @@ func efficacy(f schema.Fault, during, steady *aggregate.Agg) (string, string) {
 // recoveryTime is how long after the last fault ended the service took to be
 // back at its steady level (p99 within 20% + 5ms, error rate within 1 point)
 // for three seconds in a row; ok is false if it never was.
-func recoveryTime(series []Point, lastEnd float64, steady *aggregate.Agg) (seconds float64, ok bool) {
+func recoveryTime(series []results.Point, lastEnd float64, steady *aggregate.Agg) (seconds float64, ok bool) {
 	if steady == nil || steady.Requests == 0 {
 		return 0, false
 	}

@@ -16,7 +16,7 @@ import (
 	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
 	"faultline.dev/faultline/internal/exitcode"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/report"
 	"faultline.dev/faultline/schema"
 )
@@ -39,7 +39,7 @@ baseline.`,
   faultline golden bless results.json --dir testdata/golden`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := runner.ReadResult(resultsPath(args[0]))
+			res, err := results.ReadResult(resultsPath(args[0]))
 			if err != nil {
 				return usageError{err}
 			}
@@ -79,7 +79,7 @@ refused (another major version: re-bless it), 2 usage.`,
 			if output != "text" && output != "json" && output != "markdown" {
 				return usageError{fmt.Errorf("-o must be text, json or markdown, not %q", output)}
 			}
-			res, err := runner.ReadResult(resultsPath(args[0]))
+			res, err := results.ReadResult(resultsPath(args[0]))
 			if err != nil {
 				return usageError{err}
 			}
@@ -136,7 +136,7 @@ func newReportCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := resultsPath(args[0])
-			res, err := runner.ReadResult(path)
+			res, err := results.ReadResult(path)
 			if err != nil {
 				return usageError{err}
 			}
@@ -162,7 +162,7 @@ func newReportCmd() *cobra.Command {
 // resultsPath accepts a results.json or the report directory holding it.
 func resultsPath(p string) string {
 	if st, err := os.Stat(p); err == nil && st.IsDir() {
-		return filepath.Join(p, runner.ResultsFile)
+		return filepath.Join(p, results.ResultsFile)
 	}
 	return p
 }
@@ -189,14 +189,14 @@ func (a *afterRun) flags(cmd *cobra.Command) {
 // regression (exit 5), re-blesses with --update-golden, posts the Grafana
 // annotations and rewrites results.json. Problems here are warnings: they
 // never turn a verdict into a pass or a failure.
-func (a *afterRun) apply(ctx context.Context, stderr io.Writer, res *runner.Result, s *schema.Scenario, reportDir string) {
+func (a *afterRun) apply(ctx context.Context, stderr io.Writer, res *results.Result, s *schema.Scenario, reportDir string) {
 	warn := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		fmt.Fprintln(stderr, "warning:", msg)
 		res.Warnings = append(res.Warnings, msg)
 	}
 	res.Tolerances = s.Baseline
-	judged := res.Unsupported == "" && (res.Verdict == runner.VerdictPass || res.Verdict == runner.VerdictSLOBreach)
+	judged := res.Unsupported == "" && (res.Verdict == results.VerdictPass || res.Verdict == results.VerdictSLOBreach)
 	if judged {
 		base, path, err := golden.LoadFor(a.goldenDir, res.Scenario, res.Version)
 		switch {
@@ -212,12 +212,12 @@ func (a *afterRun) apply(ctx context.Context, stderr io.Writer, res *runner.Resu
 				warn("golden baseline not used: %v", err)
 				break
 			}
-			rep.Updated = a.updateGolden && res.Verdict == runner.VerdictPass
+			rep.Updated = a.updateGolden && res.Verdict == results.VerdictPass
 			golden.Judge(res, rep)
 			fmt.Fprintf(stderr, "golden baseline %s: %d regression(s), %d improvement(s)\n", path, rep.Regressions, rep.Improvements)
 		}
 		if a.updateGolden {
-			if res.Verdict != runner.VerdictPass {
+			if res.Verdict != results.VerdictPass {
 				warn("--update-golden: not blessed, the run ended %s", res.Verdict)
 			} else if p, err := golden.Bless(res, a.goldenDir); err != nil {
 				warn("--update-golden: %v", err)

@@ -17,7 +17,7 @@ import (
 	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
 	"faultline.dev/faultline/internal/exitcode"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/report"
 )
 
@@ -139,11 +139,11 @@ func TestGoldenAcceptance(t *testing.T) {
 	// goes to Grafana with the token from GRAFANA_TOKEN.
 	graf := newGrafana(t, http.StatusOK)
 	code, out = faultline(t, []string{"GRAFANA_TOKEN=tok-123"}, "run", scenario, "--report-dir", report2, "--quiet", "--golden-dir", gdir, "--grafana-url", graf.srv.URL)
-	res2, err := runner.ReadResult(filepath.Join(report2, runner.ResultsFile))
+	res2, err := results.ReadResult(filepath.Join(report2, results.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != exitcode.OK || res2.Verdict != runner.VerdictPass {
+	if code != exitcode.OK || res2.Verdict != results.VerdictPass {
 		regs, _ := json.MarshalIndent(res2.Baseline.RegressedMetrics(), "", " ")
 		t.Fatalf("same run again: exit %d, verdict %s (%s)\n%s\n%s", code, res2.Verdict, res2.Reason, regs, out)
 	}
@@ -162,7 +162,7 @@ func TestGoldenAcceptance(t *testing.T) {
 		t.Errorf("annotation %+v, want the actual window %d-%d", a, w.Start.UnixMilli(), w.End.UnixMilli())
 	}
 	graf.mu.Unlock()
-	if code, out := faultline(t, nil, "diff", filepath.Join(report2, runner.ResultsFile), "--dir", gdir); code != exitcode.OK || !strings.Contains(out, "baseline: OK") {
+	if code, out := faultline(t, nil, "diff", filepath.Join(report2, results.ResultsFile), "--dir", gdir); code != exitcode.OK || !strings.Contains(out, "baseline: OK") {
 		t.Errorf("faultline diff of the same run: exit %d\n%s", code, out)
 	}
 
@@ -180,11 +180,11 @@ func TestGoldenAcceptance(t *testing.T) {
 	}
 	down := newGrafana(t, http.StatusInternalServerError)
 	code, out = faultline(t, nil, "run", scenario, "--report-dir", report3, "--quiet", "--golden-dir", gdir, "--grafana-url", down.srv.URL)
-	res3, err := runner.ReadResult(filepath.Join(report3, runner.ResultsFile))
+	res3, err := results.ReadResult(filepath.Join(report3, results.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != exitcode.Regression || res3.Verdict != runner.VerdictRegression || res3.ExitCode != exitcode.Regression {
+	if code != exitcode.Regression || res3.Verdict != results.VerdictRegression || res3.ExitCode != exitcode.Regression {
 		t.Fatalf("far-better baseline: exit %d, verdict %s (%s)\n%s", code, res3.Verdict, res3.Reason, out)
 	}
 	if !strings.Contains(out, "warning: grafana annotations") || !strings.Contains(out, "500") {
@@ -241,7 +241,7 @@ func TestGoldenAcceptance(t *testing.T) {
 	if !strings.HasPrefix(string(md), "## 📉 REGRESSION — golden-accept 1.2.0") || !strings.Contains(string(md), "| fault | **p99** | "+measured+" | "+baseline+" |") {
 		t.Errorf("report.md does not lead with the verdict and name fault p99 %s vs %s:\n%s", measured, baseline, md)
 	}
-	code, out = faultline(t, nil, "diff", filepath.Join(report3, runner.ResultsFile), "--dir", gdir, "-o", "markdown")
+	code, out = faultline(t, nil, "diff", filepath.Join(report3, results.ResultsFile), "--dir", gdir, "-o", "markdown")
 	if code != exitcode.Regression || !strings.Contains(out, "| fault | **p99** |") {
 		t.Errorf("faultline diff -o markdown: exit %d\n%s", code, out)
 	}
@@ -252,17 +252,17 @@ func TestGoldenAcceptance(t *testing.T) {
 	if err := base.Write(other); err != nil {
 		t.Fatal(err)
 	}
-	code, out = faultline(t, nil, "diff", filepath.Join(report2, runner.ResultsFile), other)
+	code, out = faultline(t, nil, "diff", filepath.Join(report2, results.ResultsFile), other)
 	if code != exitcode.Invalid || !strings.Contains(out, "2.0.0 (major 2) but this run is 1.2.0 (major 1)") || !strings.Contains(out, "re-bless with `faultline golden bless") {
 		t.Errorf("another major: exit %d\n%s", code, out)
 	}
 	// No baseline at all is said plainly.
-	code, out = faultline(t, nil, "diff", filepath.Join(report2, runner.ResultsFile), "--dir", filepath.Join(dir, "nothing"))
+	code, out = faultline(t, nil, "diff", filepath.Join(report2, results.ResultsFile), "--dir", filepath.Join(dir, "nothing"))
 	if code != exitcode.Invalid || !strings.Contains(out, "no golden baseline") {
 		t.Errorf("no baseline: exit %d\n%s", code, out)
 	}
 	// `faultline report` regenerates the three files elsewhere.
-	code, out = faultline(t, nil, "report", filepath.Join(report3, runner.ResultsFile), "-o", filepath.Join(dir, "again"))
+	code, out = faultline(t, nil, "report", filepath.Join(report3, results.ResultsFile), "-o", filepath.Join(dir, "again"))
 	if code != exitcode.OK {
 		t.Errorf("faultline report: exit %d\n%s", code, out)
 	} else if again, _ := os.ReadFile(filepath.Join(dir, "again", report.MarkdownFile)); !bytes.Equal(again, md) {

@@ -22,9 +22,9 @@ import (
 	"faultline.dev/faultline/compiler/chaosmesh/crd"
 	"faultline.dev/faultline/internal/exitcode"
 	"faultline.dev/faultline/internal/kubetest"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/internal/kubetestctl"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/kube"
-	"faultline.dev/faultline/runner/kube/kubetestctl"
 )
 
 var podChaos = schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "podchaos"}
@@ -254,7 +254,7 @@ slos:
 		return out
 	}
 
-	run := func(name string, interruptAfter time.Duration) (int, string, *runner.Result) {
+	run := func(name string, interruptAfter time.Duration) (int, string, *results.Result) {
 		report := filepath.Join(dir, name)
 		cmd := exec.Command(binary, "run", scenario, "--backend", "kubernetes", "--kubeconfig", kc, "--report-dir", report, "--quiet")
 		var out bytes.Buffer
@@ -266,7 +266,7 @@ slos:
 			time.AfterFunc(interruptAfter, func() { _ = cmd.Process.Signal(syscall.SIGINT) })
 		}
 		_ = cmd.Wait()
-		res, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		res, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out.String())
 		}
@@ -286,7 +286,7 @@ slos:
 
 	start := time.Now()
 	code, out, res = run("interrupted", 3*time.Second)
-	if code != exitcode.Aborted || res.Verdict == runner.VerdictPass {
+	if code != exitcode.Aborted || res.Verdict == results.VerdictPass {
 		t.Errorf("SIGINT during the fault: exit %d, verdict %s, want 6:\n%s", code, res.Verdict, out)
 	}
 	t.Logf("interrupted run ended %s after its start (SIGINT at 3s)", time.Since(start).Round(time.Millisecond))
@@ -361,7 +361,7 @@ slos:
 		}
 		return out
 	}
-	run := func(name string, during func()) (int, string, *runner.Result) {
+	run := func(name string, during func()) (int, string, *results.Result) {
 		report := filepath.Join(dir, name)
 		cmd := exec.Command(binary, "run", scenario, "--backend", "kubernetes", "--timing", "workflow", "--kubeconfig", kc, "--report-dir", report)
 		var out bytes.Buffer
@@ -373,7 +373,7 @@ slos:
 			during()
 		}
 		_ = cmd.Wait()
-		res, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		res, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out.String())
 		}
@@ -420,7 +420,7 @@ slos:
 		}
 		t.Error("no WorkflowNode appeared")
 	})
-	if code != exitcode.Aborted || res.Verdict != runner.VerdictAborted || !strings.Contains(res.Reason, "aborted") {
+	if code != exitcode.Aborted || res.Verdict != results.VerdictAborted || !strings.Contains(res.Reason, "aborted") {
 		t.Errorf("aborted Workflow: exit %d, verdict %s (%s), want 6:\n%s", code, res.Verdict, res.Reason, out)
 	}
 	if l := left(); len(l) > 0 {

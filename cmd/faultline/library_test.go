@@ -21,7 +21,7 @@ import (
 
 	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/local"
 	"faultline.dev/faultline/schema"
 )
@@ -136,13 +136,13 @@ func TestLibraryLocal(t *testing.T) {
 	for _, sc := range localLibrary {
 		name := strings.TrimSuffix(sc.file, filepath.Ext(sc.file))
 		t.Run(name, func(t *testing.T) {
-			var res *runner.Result
+			var res *results.Result
 			for attempt := 1; attempt <= 2; attempt++ {
 				var out string
 				var wall time.Duration
 				res, out, wall = runLibraryScenario(t, sc.file, sc.scale)
 				t.Logf("attempt %d: %s in %.1fs (load %.1fs): %s", attempt, res.Verdict, wall.Seconds(), res.PlannedLoad, res.Reason)
-				if res.Verdict == runner.VerdictPass {
+				if res.Verdict == results.VerdictPass {
 					break
 				}
 				if attempt == 2 {
@@ -168,7 +168,7 @@ func TestLibraryLocal(t *testing.T) {
 
 // runLibraryScenario runs one library scenario from a copy that listens on
 // a free loopback port, bounded by a minute, and returns its results.
-func runLibraryScenario(t *testing.T, file string, scale float64) (*runner.Result, string, time.Duration) {
+func runLibraryScenario(t *testing.T, file string, scale float64) (*results.Result, string, time.Duration) {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(libraryDir, file))
 	if err != nil {
@@ -198,7 +198,7 @@ func runLibraryScenario(t *testing.T, file string, scale float64) (*runner.Resul
 	if ctx.Err() != nil {
 		t.Fatalf("still running after a minute:\n%s", out.String())
 	}
-	res, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+	res, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 	if err != nil {
 		t.Fatalf("%v (exit %d):\n%s", err, cmd.ProcessState.ExitCode(), out.String())
 	}
@@ -210,7 +210,7 @@ func runLibraryScenario(t *testing.T, file string, scale float64) (*runner.Resul
 
 // compareLibraryBaseline diffs a run with its baseline under golden/ci,
 // or blesses it there with -update.
-func compareLibraryBaseline(t *testing.T, res *runner.Result) {
+func compareLibraryBaseline(t *testing.T, res *results.Result) {
 	t.Helper()
 	if *updatePlanGolden {
 		path, err := golden.Bless(res, libraryGoldenDir)

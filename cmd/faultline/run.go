@@ -15,6 +15,7 @@ import (
 	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/local"
 	"faultline.dev/faultline/runner/report"
@@ -183,11 +184,11 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				fmt.Fprintln(stderr, "warning: writing the reports:", err)
 			}
 			if output == "json" {
-				b, _ := os.ReadFile(filepath.Join(reportDir, runner.ResultsFile))
+				b, _ := os.ReadFile(filepath.Join(reportDir, results.ResultsFile))
 				cmd.OutOrStdout().Write(b)
 			} else {
 				res.WriteTable(cmd.OutOrStdout())
-				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(reportDir, runner.ResultsFile))
+				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(reportDir, results.ResultsFile))
 			}
 			if err != nil {
 				fmt.Fprintln(stderr, "writing the report:", err)

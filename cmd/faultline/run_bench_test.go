@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // benchScenario writes a local scenario: `vus` VUs hammering the demo
@@ -58,7 +58,7 @@ func BenchmarkLoadRateVsK6(b *testing.B) {
 		if err != nil {
 			b.Fatalf("faultline run: %v\n%s", err, out)
 		}
-		r, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		r, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func BenchmarkFaultStartVsPlan(b *testing.B) {
 		if out, err := exec.Command(binary, "run", scen, "--report-dir", report, "--quiet").CombinedOutput(); err != nil {
 			b.Fatalf("faultline run: %v\n%s", err, out)
 		}
-		r, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+		r, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 		if err != nil {
 			b.Fatal(err)
 		}

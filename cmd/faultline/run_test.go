@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/internal/exitcode"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // freeLoopbackPort returns a port nothing listens on right now.
@@ -67,9 +67,9 @@ const delayFault = `  delay:
     mode: all
     networkDelay: {latency: 100ms}`
 
-func readResults(t *testing.T, dir string) *runner.Result {
+func readResults(t *testing.T, dir string) *results.Result {
 	t.Helper()
-	r, err := runner.ReadResult(filepath.Join(dir, "report", runner.ResultsFile))
+	r, err := results.ReadResult(filepath.Join(dir, "report", results.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRunVerdicts(t *testing.T) {
 			r := readResults(t, dir)
 			var failed []string
 			for _, s := range r.SLOs {
-				if s.Status != runner.StatusPass {
+				if s.Status != results.StatusPass {
 					failed = append(failed, s.Phase+" "+s.SLO)
 				}
 			}
@@ -182,11 +182,11 @@ func TestRunSIGINT(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != exitcode.Aborted {
 				t.Errorf("exit %d, want %d (aborted):\n%s", code, exitcode.Aborted, out.String())
 			}
-			r, err := runner.ReadResult(filepath.Join(report, runner.ResultsFile))
+			r, err := results.ReadResult(filepath.Join(report, results.ResultsFile))
 			if err != nil {
 				t.Fatalf("no results after SIGINT: %v\n%s", err, out.String())
 			}
-			if r.Verdict != runner.VerdictAborted {
+			if r.Verdict != results.VerdictAborted {
 				t.Errorf("verdict %s (%s), want aborted", r.Verdict, r.Reason)
 			}
 			// No child left: nothing on this machine still runs with the

@@ -1,6 +1,6 @@
 // Package diff holds the result of comparing a run with its golden baseline:
-// the types only, so that runner.Result can carry a diff (in results.json)
-// without importing the golden package, which reads runner results.
+// the types only, so that results.Result can carry a diff (in results.json)
+// without importing the golden package, which reads results.Result.
 package diff
 
 // Statuses of one metric.

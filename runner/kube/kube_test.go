@@ -22,9 +22,9 @@ import (
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/exitcode"
 	"faultline.dev/faultline/internal/kubetest"
+	"faultline.dev/faultline/internal/kubetestctl"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/kube"
-	"faultline.dev/faultline/runner/kube/kubetestctl"
 	fschema "faultline.dev/faultline/schema"
 )
 

@@ -16,6 +16,7 @@ import (
 	"faultline.dev/faultline/compiler/chaosmesh"
 	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner"
 )
 
@@ -42,11 +43,11 @@ var (
 // ErrK6OperatorMissing means the API server does not serve k6-operator's TestRun.
 var ErrK6OperatorMissing = errors.New("k6-operator is not installed in this cluster")
 
-// LoadOutcome is how an in-cluster load ended (runner.LoadOutcome): Stage is the TestRun's
+// LoadOutcome is how an in-cluster load ended (results.LoadOutcome): Stage is the TestRun's
 // last stage; Err is set for stage "error", the TestRun deleted or the API server lost; the
 // thresholds come from the runner pods' exit codes (label k6_cr=<TestRun>, runner=true; k6 exits
 // 99 when a threshold is crossed), unknown when they cannot be read.
-type LoadOutcome = runner.LoadOutcome
+type LoadOutcome = results.LoadOutcome
 
 var _ runner.LoadOwner = (*Backend)(nil)
 

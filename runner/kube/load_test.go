@@ -16,9 +16,10 @@ import (
 
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/kubetest"
+	"faultline.dev/faultline/internal/kubetestctl"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/kube"
-	"faultline.dev/faultline/runner/kube/kubetestctl"
 )
 
 // withK6Operator installs the stand-in TestRun CRD (testdata/k6-operator-testrun-crd.yaml: the
@@ -184,8 +185,8 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ runID, verdict, reason string }{
-		{"ok", runner.VerdictError, "no data to judge"},
-		{"fail", runner.VerdictError, "ended in stage error"},
+		{"ok", results.VerdictError, "no data to judge"},
+		{"fail", results.VerdictError, "ended in stage error"},
 	} {
 		t.Run(tc.runID, func(t *testing.T) {
 			b, log := backend(t, c, p, kube.Config{RunID: tc.runID, Timing: kube.TimingWorkflow, Load: kube.LoadInCluster, LoadStartTimeout: 20 * time.Second})
@@ -209,7 +210,7 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 					t.Errorf("fault windows %+v, planned 0.1s-2.1s\n%s", res.Faults, log)
 				}
 				for _, s := range res.SLOs {
-					if s.Status != runner.StatusNoData {
+					if s.Status != results.StatusNoData {
 						t.Errorf("SLO %s %s: %s, want no-data", s.Phase, s.SLO, s.Status)
 					}
 				}
@@ -224,4 +225,4 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 	}
 }
 
-func d(f runner.FaultResult) float64 { return f.EndOffset - f.StartOffset }
+func d(f results.FaultResult) float64 { return f.EndOffset - f.StartOffset }

@@ -14,9 +14,9 @@ import (
 
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/kubetest"
+	"faultline.dev/faultline/internal/kubetestctl"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/kube"
-	"faultline.dev/faultline/runner/kube/kubetestctl"
 )
 
 var (

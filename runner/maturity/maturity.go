@@ -30,7 +30,7 @@ import (
 	"slices"
 	"strings"
 
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // Levels.
@@ -68,14 +68,14 @@ type Item struct {
 	// to count for the item; empty for the baseline (no fault).
 	Kinds []string `json:"kinds,omitempty"`
 
-	match func(*runner.Result) bool
-	needs func(*runner.Result) []string
+	match func(*results.Result) bool
+	needs func(*results.Result) []string
 }
 
 // Checklist is the pre-launch checklist, in level order.
 var Checklist = []Item{
 	{ID: "baseline", Title: "baseline, no fault", Level: Observable, Scenario: "baseline",
-		match: func(r *runner.Result) bool { return len(r.Faults) == 0 }, needs: needRuntime},
+		match: func(r *results.Result) bool { return len(r.Faults) == 0 }, needs: needRuntime},
 	{ID: "network-jitter", Title: "network jitter", Level: ControlledFaults, Scenario: "network-jitter", Kinds: []string{"networkDelay"}},
 	{ID: "packet-loss", Title: "packet loss", Level: ControlledFaults, Scenario: "packet-loss", Kinds: []string{"networkLoss", "networkDuplicate", "networkCorrupt"}},
 	{ID: "io-latency", Title: "IO latency on a volume", Level: ControlledFaults, Scenario: "io-latency", Kinds: []string{"ioLatency", "ioFault", "ioAttrOverride"}},
@@ -83,7 +83,7 @@ var Checklist = []Item{
 	{ID: "memory-pressure", Title: "memory pressure, goroutine-leak check after recovery", Level: ControlledFaults, Scenario: "memory-pressure",
 		Kinds: []string{"memoryStress"}, needs: needLeakCheck},
 	{ID: "cpu-starvation", Title: "CPU starvation, scheduler-latency SLO", Level: ControlledFaults, Scenario: "cpu-starvation", Kinds: []string{"cpuStress"},
-		match: func(r *runner.Result) bool { return !isLockContention(r) }, needs: needSchedLatency},
+		match: func(r *results.Result) bool { return !isLockContention(r) }, needs: needSchedLatency},
 	{ID: "lock-contention", Title: "lock contention under CPU stress", Level: ControlledFaults, Scenario: "lock-contention", Kinds: []string{"cpuStress"},
 		match: isLockContention},
 	{ID: "slow-downstream", Title: "slow downstream (HTTP fault)", Level: Fallbacks, Scenario: "slow-downstream", Kinds: []string{"httpFault"}},
@@ -97,12 +97,12 @@ var Checklist = []Item{
 var killKinds = []string{"podKill", "podFailure", "containerKill"}
 
 // isLockContention: a CPU stress run named for lock contention.
-func isLockContention(r *runner.Result) bool {
+func isLockContention(r *results.Result) bool {
 	return strings.Contains(r.Scenario, "contention") || strings.Contains(r.Scenario, "lock")
 }
 
 // isMultiStage: two faults or more, one of them a kill, one of them not.
-func isMultiStage(r *runner.Result) bool {
+func isMultiStage(r *results.Result) bool {
 	kill, other := false, false
 	for _, f := range r.Faults {
 		if slices.Contains(killKinds, f.Kind) {
@@ -115,7 +115,7 @@ func isMultiStage(r *runner.Result) bool {
 }
 
 // Matches says whether a run counts for the item.
-func (it Item) Matches(r *runner.Result) bool {
+func (it Item) Matches(r *results.Result) bool {
 	if len(it.Kinds) > 0 {
 		if len(r.Faults) == 0 {
 			return false
@@ -132,7 +132,7 @@ func (it Item) Matches(r *runner.Result) bool {
 // Input is one results.json.
 type Input struct {
 	Path   string
-	Result *runner.Result
+	Result *results.Result
 }
 
 // Load reads results: each path is a results.json, or a directory searched
@@ -145,7 +145,7 @@ func Load(paths []string) ([]Input, error) {
 			return nil, err
 		}
 		if !st.IsDir() {
-			r, err := runner.ReadResult(p)
+			r, err := results.ReadResult(p)
 			if err != nil {
 				return nil, err
 			}
@@ -157,10 +157,10 @@ func Load(paths []string) ([]Input, error) {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() || d.Name() != runner.ResultsFile {
+			if d.IsDir() || d.Name() != results.ResultsFile {
 				return nil
 			}
-			r, err := runner.ReadResult(q)
+			r, err := results.ReadResult(q)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func Load(paths []string) ([]Input, error) {
 			return nil, err
 		}
 		if len(out) == n {
-			return nil, fmt.Errorf("%s: no %s below it", p, runner.ResultsFile)
+			return nil, fmt.Errorf("%s: no %s below it", p, results.ResultsFile)
 		}
 	}
 	if len(out) == 0 {
@@ -358,14 +358,14 @@ func evidence(x Input) Evidence {
 	return ev
 }
 
-func measured(s runner.SLOResult) string {
-	if s.Status == runner.StatusNoData {
+func measured(s results.SLOResult) string {
+	if s.Status == results.StatusNoData {
 		return "no data"
 	}
 	return fmt.Sprintf("%.4g%s", s.Measured, s.Unit)
 }
 
-func runtimeScrapes(r *runner.Result) int {
+func runtimeScrapes(r *results.Result) int {
 	n := 0
 	for _, p := range r.Phases {
 		n += p.RuntimeSeen
@@ -374,11 +374,11 @@ func runtimeScrapes(r *runner.Result) int {
 }
 
 // problems says why a run that matches an item does not count for it.
-func problems(it Item, r *runner.Result) []string {
+func problems(it Item, r *results.Result) []string {
 	var out []string
 	switch r.Verdict {
-	case runner.VerdictPass:
-	case runner.VerdictRegression:
+	case results.VerdictPass:
+	case results.VerdictRegression:
 		out = append(out, "its SLOs held but it regressed against its golden baseline: "+r.Reason)
 	default:
 		out = append(out, fmt.Sprintf("verdict %s: %s", r.Verdict, r.Reason))
@@ -387,7 +387,7 @@ func problems(it Item, r *runner.Result) []string {
 		out = append(out, "it judged no SLO: a run without objectives proves nothing")
 	}
 	for _, s := range r.SLOs {
-		if s.Status != runner.StatusPass && r.Verdict == runner.VerdictPass {
+		if s.Status != results.StatusPass && r.Verdict == results.VerdictPass {
 			out = append(out, fmt.Sprintf("%s %s: %s", s.Phase, s.SLO, s.Status))
 		}
 	}
@@ -418,7 +418,7 @@ func problems(it Item, r *runner.Result) []string {
 }
 
 // hasSLO: the run judged an SLO of the phase whose name starts with prefix.
-func hasSLO(r *runner.Result, phase, prefix string) bool {
+func hasSLO(r *results.Result, phase, prefix string) bool {
 	for _, s := range r.SLOs {
 		if s.Phase == phase && strings.HasPrefix(s.SLO, prefix) {
 			return true
@@ -427,7 +427,7 @@ func hasSLO(r *runner.Result, phase, prefix string) bool {
 	return false
 }
 
-func needRuntime(r *runner.Result) []string {
+func needRuntime(r *results.Result) []string {
 	var out []string
 	if runtimeScrapes(r) == 0 {
 		out = append(out, "no Go runtime metrics were scraped: set target.metrics to the service's /metrics")
@@ -438,21 +438,21 @@ func needRuntime(r *runner.Result) []string {
 	return out
 }
 
-func needSchedLatency(r *runner.Result) []string {
+func needSchedLatency(r *results.Result) []string {
 	if !hasSLO(r, "fault", "schedLatency") {
 		return []string{"no scheduler-latency SLO (slos.fault.schedLatency) on the fault phase"}
 	}
 	return nil
 }
 
-func needLeakCheck(r *runner.Result) []string {
+func needLeakCheck(r *results.Result) []string {
 	if !hasSLO(r, "recovery", "goroutines") {
 		return []string{"no goroutine-leak check (slos.recovery.goroutines) after recovery"}
 	}
 	return nil
 }
 
-func needRecovery(r *runner.Result) []string {
+func needRecovery(r *results.Result) []string {
 	var out []string
 	if !hasSLO(r, "recovery", "") {
 		out = append(out, "no recovery SLOs (slos.recovery, with within as the recovery time)")

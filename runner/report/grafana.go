@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // Annotation is the body of Grafana's POST /api/annotations.
@@ -25,7 +25,7 @@ type Annotation struct {
 // Annotations returns one region annotation per fault, over its ACTUAL
 // window, tagged faultline, the scenario and the fault. A fault that was
 // never recovered ends at the end of the run.
-func Annotations(res *runner.Result) []Annotation {
+func Annotations(res *results.Result) []Annotation {
 	var out []Annotation
 	for _, f := range res.Faults {
 		if f.Start.IsZero() {
@@ -46,7 +46,7 @@ func Annotations(res *runner.Result) []Annotation {
 // http://grafana:3000) as an annotation, with token as a Bearer token when
 // set. It posts every annotation it can and returns the failures joined;
 // callers treat them as warnings.
-func Annotate(ctx context.Context, client *http.Client, baseURL, token string, res *runner.Result) error {
+func Annotate(ctx context.Context, client *http.Client, baseURL, token string, res *results.Result) error {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // Chart geometry (SVG user units).
@@ -56,13 +56,13 @@ type tick struct {
 }
 
 type htmlData struct {
-	R         *runner.Result
+	R         *results.Result
 	Title     string
 	Verdict   string
 	Class     string
 	Charts    []chart
 	Regressed []diff.Metric
-	Breaches  []runner.SLOResult
+	Breaches  []results.SLOResult
 	Rows      map[string][]row
 	Notes     []string
 }
@@ -72,7 +72,7 @@ type htmlData struct {
 // per second, goroutines and heap over time, each fault's actual window
 // shaded, the phase boundaries marked, then the SLO table, the baseline
 // diff and the faults.
-func HTML(w io.Writer, res *runner.Result) error {
+func HTML(w io.Writer, res *results.Result) error {
 	d := htmlData{R: res, Title: res.Scenario + " " + res.Version,
 		Verdict: strings.ToUpper(res.Verdict), Class: "v-" + res.Verdict, Rows: map[string][]row{}}
 	if res.Baseline != nil {
@@ -81,7 +81,7 @@ func HTML(w io.Writer, res *runner.Result) error {
 	}
 	d.Notes = append(d.Notes, res.Warnings...)
 	for _, s := range res.SLOs {
-		if s.Status != runner.StatusPass {
+		if s.Status != results.StatusPass {
 			d.Breaches = append(d.Breaches, s)
 		}
 	}
@@ -93,7 +93,7 @@ func HTML(w io.Writer, res *runner.Result) error {
 }
 
 // charts builds the time-series charts from the per-second series.
-func charts(res *runner.Result) []chart {
+func charts(res *results.Result) []chart {
 	xmax := res.PlannedLoad
 	for _, p := range res.Series {
 		xmax = math.Max(xmax, p.Offset+1)
@@ -242,7 +242,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"add":   func(a, b float64) float64 { return a + b },
 	"sub":   func(a, b float64) float64 { return a - b },
 	"upper": strings.ToUpper,
-	"fmtTime": func(r *runner.Result) string {
+	"fmtTime": func(r *results.Result) string {
 		if r.StartedAt.IsZero() {
 			return ""
 		}

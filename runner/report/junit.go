@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 type junitSuites struct {
@@ -58,7 +58,7 @@ type junitProblem struct {
 // failures carry the measured and the expected values in their message. A
 // run that could not be judged (error, aborted) adds a failing "verdict"
 // case, so CI never shows it green.
-func JUnit(w io.Writer, res *runner.Result) error {
+func JUnit(w io.Writer, res *results.Result) error {
 	secs := fmt.Sprintf("%.3f", res.EndedAt.Sub(res.StartedAt).Seconds())
 	if res.EndedAt.IsZero() || res.StartedAt.IsZero() {
 		secs = "0"
@@ -75,7 +75,7 @@ func JUnit(w io.Writer, res *runner.Result) error {
 	slos := junitSuite{Name: res.Scenario + " " + res.Version + " slos", Time: secs, Timestamp: ts, Properties: props}
 	verdict := junitCase{Name: "verdict", Classname: res.Scenario, Time: "0"}
 	switch res.Verdict {
-	case runner.VerdictError, runner.VerdictAborted:
+	case results.VerdictError, results.VerdictAborted:
 		verdict.Error = &junitProblem{Message: fmt.Sprintf("run %s: %s", res.Verdict, res.Reason), Type: res.Verdict}
 		slos.Errors++
 	}
@@ -84,10 +84,10 @@ func JUnit(w io.Writer, res *runner.Result) error {
 		c := junitCase{Name: fmt.Sprintf("%s %s %s%s", s.SLO, s.Op, num(s.Limit), s.Unit), Classname: res.Scenario + "." + s.Phase, Time: "0"}
 		msg := fmt.Sprintf("%s %s: measured %s%s, expected %s %s%s", s.Phase, s.SLO, num(s.Measured), s.Unit, s.Op, num(s.Limit), s.Unit)
 		switch s.Status {
-		case runner.StatusFail:
+		case results.StatusFail:
 			c.Failure = &junitProblem{Message: msg, Type: "slo-breach", Text: note(s.Note)}
 			slos.Failures++
-		case runner.StatusNoData:
+		case results.StatusNoData:
 			c.Error = &junitProblem{Message: fmt.Sprintf("%s %s: no data to judge (expected %s %s%s)", s.Phase, s.SLO, s.Op, num(s.Limit), s.Unit), Type: "no-data"}
 			slos.Errors++
 		}

@@ -8,14 +8,14 @@ import (
 
 	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // Markdown writes report.md, meant for a pull-request comment: the verdict
 // first, then what went wrong (regressions first, then SLO breaches), then
 // a table per phase with every metric next to its SLO and its baseline, then
 // the faults with their actual windows.
-func Markdown(w io.Writer, res *runner.Result) error {
+func Markdown(w io.Writer, res *results.Result) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	p("## %s %s — %s %s\n\n", verdictIcon(res.Verdict), strings.ToUpper(res.Verdict), res.Scenario, res.Version)
@@ -41,9 +41,9 @@ func Markdown(w io.Writer, res *runner.Result) error {
 			p("The golden baseline was updated from this run (`--update-golden`).\n\n")
 		}
 	}
-	var breaches []runner.SLOResult
+	var breaches []results.SLOResult
 	for _, s := range res.SLOs {
-		if s.Status != runner.StatusPass {
+		if s.Status != results.StatusPass {
 			breaches = append(breaches, s)
 		}
 	}
@@ -51,7 +51,7 @@ func Markdown(w io.Writer, res *runner.Result) error {
 		p("### SLO breaches\n\n| phase | SLO | measured | expected | status |\n|---|---|--:|--:|---|\n")
 		for _, s := range breaches {
 			meas := sloValue(s.Measured, s.Unit)
-			if s.Status == runner.StatusNoData {
+			if s.Status == results.StatusNoData {
 				meas = "no data"
 			}
 			p("| %s | **%s** | %s | %s %s | %s %s |\n", s.Phase, s.SLO, meas, mdOp(s.Op), sloValue(s.Limit, s.Unit), statusIcon(s.Status), s.Status)
@@ -144,9 +144,9 @@ var sloMetric = map[string]string{
 }
 
 // phaseRows merges a phase's metrics, its SLOs and its baseline diff.
-func phaseRows(res *runner.Result, ph runner.PhaseResult) []row {
-	slos := map[string][]runner.SLOResult{}
-	var extra []runner.SLOResult
+func phaseRows(res *results.Result, ph results.PhaseResult) []row {
+	slos := map[string][]results.SLOResult{}
+	var extra []results.SLOResult
 	for _, s := range res.SLOs {
 		if s.Phase != ph.Name {
 			continue
@@ -196,7 +196,7 @@ func phaseRows(res *runner.Result, ph runner.PhaseResult) []row {
 	}
 	for _, o := range extra {
 		meas := sloValue(o.Measured, o.Unit)
-		if o.Status == runner.StatusNoData {
+		if o.Status == results.StatusNoData {
 			meas = "no data"
 		}
 		rows = append(rows, row{Name: o.SLO, Measured: meas, SLO: mdOp(o.Op) + " " + sloValue(o.Limit, o.Unit),

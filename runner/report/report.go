@@ -15,7 +15,7 @@ import (
 	"faultline.dev/faultline/golden"
 	"faultline.dev/faultline/golden/diff"
 	"faultline.dev/faultline/internal/atomicfile"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 // File names in the report directory.
@@ -27,11 +27,11 @@ const (
 
 // WriteAll writes junit.xml, report.md and report.html into dir, each
 // atomically; it writes every file it can and returns the errors joined.
-func WriteAll(dir string, res *runner.Result) error {
+func WriteAll(dir string, res *results.Result) error {
 	var errs []error
 	for _, f := range []struct {
 		name  string
-		write func(io.Writer, *runner.Result) error
+		write func(io.Writer, *results.Result) error
 	}{{JUnitFile, JUnit}, {MarkdownFile, Markdown}, {HTMLFile, HTML}} {
 		var buf bytes.Buffer
 		if err := f.write(&buf, res); err != nil {
@@ -84,13 +84,13 @@ func sloValue(v float64, unit string) string {
 
 func statusIcon(s string) string {
 	switch s {
-	case runner.StatusPass, diff.StatusOK:
+	case results.StatusPass, diff.StatusOK:
 		return "✅"
-	case runner.StatusFail, diff.StatusRegression:
+	case results.StatusFail, diff.StatusRegression:
 		return "❌"
 	case diff.StatusImproved:
 		return "⬆️"
-	case runner.StatusNoData:
+	case results.StatusNoData:
 		return "⚪"
 	}
 	return ""
@@ -98,13 +98,13 @@ func statusIcon(s string) string {
 
 func verdictIcon(v string) string {
 	switch v {
-	case runner.VerdictPass:
+	case results.VerdictPass:
 		return "✅"
-	case runner.VerdictSLOBreach:
+	case results.VerdictSLOBreach:
 		return "❌"
-	case runner.VerdictRegression:
+	case results.VerdictRegression:
 		return "📉"
-	case runner.VerdictAborted:
+	case results.VerdictAborted:
 		return "⏹️"
 	}
 	return "⚠️"

@@ -12,16 +12,16 @@ import (
 	"time"
 
 	"faultline.dev/faultline/golden"
-	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixture is a real results.json (12 s demo run, one networkDelay fault,
 // every SLO met), checked in with its series as recorded.
-func fixture(t *testing.T) *runner.Result {
+func fixture(t *testing.T) *results.Result {
 	t.Helper()
-	r, err := runner.ReadResult(filepath.Join("testdata", "results.json"))
+	r, err := results.ReadResult(filepath.Join("testdata", "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func fixture(t *testing.T) *runner.Result {
 // regressed is the fixture judged against a baseline of itself made far
 // better: p99 divided by 10 and no errors in every phase, while the fault
 // phase also had a few errors in this run.
-func regressed(t *testing.T) *runner.Result {
+func regressed(t *testing.T) *results.Result {
 	t.Helper()
 	r := fixture(t)
 	base, err := golden.FromResult(r, time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
@@ -82,14 +82,14 @@ func check(t *testing.T, name string, got []byte) {
 func TestGoldenFiles(t *testing.T) {
 	cases := []struct {
 		name string
-		res  func(*testing.T) *runner.Result
+		res  func(*testing.T) *results.Result
 	}{{"pass", fixture}, {"regression", regressed}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res := tc.res(t)
 			for _, f := range []struct {
 				file  string
-				write func(io.Writer, *runner.Result) error
+				write func(io.Writer, *results.Result) error
 			}{{tc.name + ".junit.xml", JUnit}, {tc.name + ".report.md", Markdown}} {
 				var b bytes.Buffer
 				if err := f.write(&b, res); err != nil {
@@ -106,7 +106,7 @@ func TestGoldenFiles(t *testing.T) {
 // verdict comes first in report.md.
 func TestRegressionNamed(t *testing.T) {
 	res := regressed(t)
-	if res.Verdict != runner.VerdictRegression || res.ExitCode != 5 {
+	if res.Verdict != results.VerdictRegression || res.ExitCode != 5 {
 		t.Fatalf("verdict %s exit %d", res.Verdict, res.ExitCode)
 	}
 	var j, md bytes.Buffer

@@ -1,8 +1,12 @@
-// Package kubetestctl is a TEST CONTROLLER: it stands in for Chaos Mesh's controller
-// (chaos-controller-manager), which cannot run against the test API server of
-// internal/kubetest — there are no pods, no nodes and no chaos daemons there. It is not Chaos
-// Mesh and injects nothing; it only writes to the chaos objects what Chaos Mesh's controller
-// writes, so that faultline's kubernetes backend can be tested against a real API server:
+// Package kubetestctl is a stand-in, used only by tests, for the three controllers faultline's
+// kubernetes backend talks to: the Chaos Mesh controller (chaos-controller-manager: Controller),
+// Chaos Mesh's workflow engine (WorkflowEngine, workflow.go) and the k6-operator (K6Operator,
+// k6operator.go). None of them can run against the test API server of internal/kubetest — there
+// are no pods, no nodes and no chaos daemons there. It is not Chaos Mesh, runs no k6 and injects
+// nothing; it only writes to the objects what those controllers write, so that the kubernetes
+// backend can be tested against a real API server. No production code imports it.
+//
+// For chaos objects (Controller):
 //
 //   - on a new object it adds the finalizer chaos-mesh/records and sets the conditions: when the
 //     object's pod selector matches one of the test's Pods (namespaces and labels), Selected=True,

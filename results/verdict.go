@@ -1,0 +1,103 @@
+package results
+
+import (
+	"time"
+
+	"faultline.dev/faultline/internal/exitcode"
+)
+
+// Verdicts.
+const (
+	VerdictPass       = "pass"
+	VerdictSLOBreach  = "slo-breach"
+	VerdictRegression = "regression"
+	VerdictAborted    = "aborted"
+	VerdictError      = "error" // infrastructure: the run could not be judged
+)
+
+// ExitCode maps a verdict to the process exit code.
+func ExitCode(verdict string) int {
+	switch verdict {
+	case VerdictPass:
+		return exitcode.OK
+	case VerdictSLOBreach:
+		return exitcode.SLOBreach
+	case VerdictRegression:
+		return exitcode.Regression
+	case VerdictAborted:
+		return exitcode.Aborted
+	}
+	return exitcode.Infrastructure
+}
+
+// SLO statuses.
+const (
+	StatusPass   = "pass"
+	StatusFail   = "fail"
+	StatusNoData = "no-data"
+)
+
+// SLOResult is one objective of one phase, judged.
+type SLOResult struct {
+	Phase    string  `json:"phase"`
+	SLO      string  `json:"slo"`
+	Op       string  `json:"op"` // "<=" or ">="
+	Limit    float64 `json:"limit"`
+	Measured float64 `json:"measured"`
+	Unit     string  `json:"unit"`
+	Status   string  `json:"status"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// PhaseResult summarizes one phase.
+type PhaseResult struct {
+	Name        string  `json:"name"`
+	Start       float64 `json:"startSeconds"`
+	End         float64 `json:"endSeconds"`
+	JudgedFrom  float64 `json:"judgedFromSeconds"`
+	Requests    int64   `json:"requests"`
+	Failed      int64   `json:"failed"`
+	ErrorRate   float64 `json:"errorRate"`
+	ChecksRate  float64 `json:"checksRate"`
+	Throughput  float64 `json:"throughput"`
+	P50         float64 `json:"p50Ms"`
+	P90         float64 `json:"p90Ms"`
+	P95         float64 `json:"p95Ms"`
+	P99         float64 `json:"p99Ms"`
+	Avg         float64 `json:"avgMs"`
+	Max         float64 `json:"maxMs"`
+	Goroutines  float64 `json:"goroutinesMean"`
+	GoroutMax   float64 `json:"goroutinesMax"`
+	HeapInUse   float64 `json:"heapInUseMeanBytes"`
+	HeapMax     float64 `json:"heapInUseMaxBytes"`
+	RSSMax      float64 `json:"rssMaxBytes"`
+	GCPauseP99  float64 `json:"gcPauseP99Ms"`
+	SchedP99    float64 `json:"schedLatencyP99Ms"`
+	RuntimeSeen int     `json:"runtimeSamples"`
+}
+
+// FaultResult is one fault: its planned and actual window and whether it
+// visibly moved what it targets.
+type FaultResult struct {
+	Window
+	Requests  int64   `json:"requests"`
+	P50       float64 `json:"p50Ms"`
+	P99       float64 `json:"p99Ms"`
+	ErrorRate float64 `json:"errorRate"`
+	Effective string  `json:"effective"` // yes, no, unknown
+	Evidence  string  `json:"evidence"`
+}
+
+// Window is one fault's actual window; End is zero while the fault is active.
+type Window struct {
+	Fault       string    `json:"fault"`
+	Kind        string    `json:"kind"`
+	PlanStart   string    `json:"plannedStart"`
+	PlanEnd     string    `json:"plannedEnd"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	StartOffset float64   `json:"startOffsetSeconds"`
+	EndOffset   float64   `json:"endOffsetSeconds"`
+	// Error is set when injecting or recovering failed.
+	Error string `json:"error,omitempty"`
+}
