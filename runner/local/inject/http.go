@@ -13,6 +13,10 @@ import (
 
 type respFaultsKey struct{}
 
+// ErrAborted is the error a request gets when an httpFault aborts it (the
+// connection is closed without a response).
+var ErrAborted = errors.New("inject: connection closed by an httpFault (abort)")
+
 var errAbortResponse = errors.New("inject: response aborted by an httpFault")
 
 func (h *httpFault) matches(r *http.Request) bool {
@@ -22,15 +26,10 @@ func (h *httpFault) matches(r *http.Request) bool {
 	return h.path.MatchString(r.URL.Path)
 }
 
-// serveHTTP is the HTTP path: request-side faults here, response-side ones
-// in modifyResponse.
-func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	p.httpReqs.Add(1)
-	fs := p.faults.Load()
-	if len(fs.http) == 0 {
-		// No HTTP fault any more: send the client back to the fast path.
-		w.Header().Set("Connection", "close")
-	}
+// onRequest applies the request-side httpFaults of fs to r: delay, then
+// abort (ErrAborted) or replace. It returns the response-side faults that
+// match r, for onResponse.
+func (f *Faults) onRequest(fs *faultSet, r *http.Request) ([]*httpFault, error) {
 	var onResponse []*httpFault
 	for _, h := range fs.http {
 		if !h.matches(r) {
@@ -40,15 +39,15 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			onResponse = append(onResponse, h)
 			continue
 		}
-		if h.delay > 0 && !p.sleepWhile(r.Context(), h.delay, &h.live) {
-			return
+		if h.delay > 0 && !f.sleepWhile(r.Context(), h.delay, &h.live) {
+			return nil, context.Cause(r.Context())
 		}
 		if !h.live.Load() {
 			continue
 		}
 		if h.abort {
-			p.aborted.Add(1)
-			panic(http.ErrAbortHandler) // close the connection, no response
+			f.aborted.Add(1)
+			return nil, ErrAborted
 		}
 		if rp := h.replace; rp != nil {
 			for k, v := range rp.Headers {
@@ -62,26 +61,24 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if len(onResponse) > 0 {
-		r = r.WithContext(context.WithValue(r.Context(), respFaultsKey{}, onResponse))
-	}
-	p.rp.ServeHTTP(w, r)
+	return onResponse, nil
 }
 
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	hs, _ := resp.Request.Context().Value(respFaultsKey{}).([]*httpFault)
+// onResponse applies response-side httpFaults (selected by status code
+// when they name one): delay, then abort or replace.
+func (f *Faults) onResponse(resp *http.Response, hs []*httpFault) error {
 	for _, h := range hs {
 		if h.code != 0 && resp.StatusCode != h.code {
 			continue
 		}
-		if h.delay > 0 && !p.sleepWhile(resp.Request.Context(), h.delay, &h.live) {
+		if h.delay > 0 && !f.sleepWhile(resp.Request.Context(), h.delay, &h.live) {
 			return context.Cause(resp.Request.Context())
 		}
 		if !h.live.Load() {
 			continue
 		}
 		if h.abort {
-			p.aborted.Add(1)
+			f.aborted.Add(1)
 			return errAbortResponse
 		}
 		if rp := h.replace; rp != nil {
@@ -105,14 +102,41 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// serveHTTP is the proxy's HTTP path: request-side faults here, response-side
+// ones in modifyResponse.
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p.httpReqs.Add(1)
+	fs := p.load()
+	if len(fs.http) == 0 {
+		// No HTTP fault any more: send the client back to the fast path.
+		w.Header().Set("Connection", "close")
+	}
+	onResponse, err := p.onRequest(fs, r)
+	if err != nil {
+		if errors.Is(err, ErrAborted) {
+			panic(http.ErrAbortHandler) // close the connection, no response
+		}
+		return
+	}
+	if len(onResponse) > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), respFaultsKey{}, onResponse))
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	hs, _ := resp.Request.Context().Value(respFaultsKey{}).([]*httpFault)
+	return p.onResponse(resp, hs)
+}
+
 // sleepWhile waits d, or less if ctx ends (false) or the fault whose live
 // flag this is is cleared (true: go on without the rest of the delay).
-func (p *Proxy) sleepWhile(ctx context.Context, d time.Duration, live *atomic.Bool) bool {
+func (f *Faults) sleepWhile(ctx context.Context, d time.Duration, live *atomic.Bool) bool {
 	end := time.Now().Add(d)
 	t := time.NewTimer(max(d-fineWindow, 0))
 	defer t.Stop()
 	for {
-		fs := p.faults.Load()
+		fs := f.load()
 		if !live.Load() {
 			return true
 		}
@@ -125,4 +149,53 @@ func (p *Proxy) sleepWhile(ctx context.Context, d time.Duration, live *atomic.Bo
 			return false
 		}
 	}
+}
+
+// Middleware returns the HTTP faults as a load-engine middleware: while an
+// httpFault is active, the engine sends its requests through RoundTripper
+// wrappers that apply it, as the proxy's HTTP path does; otherwise the
+// engine's own fast path runs untouched.
+func (f *Faults) Middleware() *Middleware { return &Middleware{f: f} }
+
+// Middleware applies the active httpFaults to the requests of an
+// in-process client.
+type Middleware struct{ f *Faults }
+
+// Active reports whether an httpFault is active.
+func (m *Middleware) Active() bool { return len(m.f.load().http) > 0 }
+
+// Wrap returns next with the active httpFaults applied to each request.
+func (m *Middleware) Wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripper{f: m.f, next: next}
+}
+
+type roundTripper struct {
+	f    *Faults
+	next http.RoundTripper
+}
+
+func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	fs := rt.f.load()
+	if len(fs.http) == 0 {
+		return rt.next.RoundTrip(r)
+	}
+	// RoundTrip must not modify the caller's request: a replace works on a
+	// copy.
+	r = r.Clone(r.Context())
+	onResponse, err := rt.f.onRequest(fs, r)
+	if err != nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := rt.next.RoundTrip(r)
+	if err != nil || len(onResponse) == 0 {
+		return resp, err
+	}
+	if err := rt.f.onResponse(resp, onResponse); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
 }

@@ -105,12 +105,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"faultline.dev/faultline/schema"
 )
 
 // Stats counts what the proxy has carried since it started.
@@ -137,8 +134,7 @@ type Proxy struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	faults atomic.Pointer[faultSet]
-	setMu  sync.Mutex // serialises Set/Clear
+	*Faults
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -149,7 +145,7 @@ type Proxy struct {
 	served   chan struct{}
 	shutOnce sync.Once
 
-	accepted, refused, active, bytesFrom, bytesTo, httpReqs, aborted atomic.Int64
+	accepted, refused, active, bytesFrom, bytesTo, httpReqs atomic.Int64
 }
 
 // New listens on listen ("127.0.0.1:0" when empty) and returns a proxy to
@@ -173,7 +169,7 @@ func New(listen, upstream string) (*Proxy, error) {
 		dialer:   net.Dialer{Timeout: 5 * time.Second},
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.faults.Store(newFaultSet(map[string]*fault{}))
+	p.Faults = NewFaults()
 	p.initHTTP()
 	return p, nil
 }
@@ -253,42 +249,6 @@ func (p *Proxy) shutdown() {
 	})
 }
 
-// Set activates fault f under name, replacing a fault of the same name. It
-// returns an error, and changes nothing, when f is invalid or cannot be
-// injected locally (errors.Is(err, ErrUnsupported)).
-func (p *Proxy) Set(name string, f schema.Fault) error {
-	c, err := compile(name, f)
-	if err != nil {
-		return fmt.Errorf("inject: %w", err)
-	}
-	p.update(func(m map[string]*fault) { m[name] = c })
-	return nil
-}
-
-// Clear ends the named fault; it reports whether it was active.
-func (p *Proxy) Clear(name string) bool {
-	found := false
-	p.update(func(m map[string]*fault) {
-		_, found = m[name]
-		delete(m, name)
-	})
-	return found
-}
-
-// ClearAll ends every fault.
-func (p *Proxy) ClearAll() { p.update(func(m map[string]*fault) { clear(m) }) }
-
-// Active lists the names of the active faults, sorted.
-func (p *Proxy) Active() []string {
-	fs := p.faults.Load()
-	names := make([]string, 0, len(fs.byName))
-	for n := range fs.byName {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() Stats {
 	return Stats{
@@ -298,34 +258,13 @@ func (p *Proxy) Stats() Stats {
 		BytesFrom: p.bytesFrom.Load(),
 		BytesTo:   p.bytesTo.Load(),
 		HTTP:      p.httpReqs.Load(),
-		Aborted:   p.aborted.Load(),
+		Aborted:   p.Faults.Aborted(),
 	}
-}
-
-// update applies edit to a copy of the active faults and swaps it in:
-// removed faults are marked dead first (so waiting chunks see it), then the
-// new set is published, then the old set's changed channel wakes waiters.
-func (p *Proxy) update(edit func(map[string]*fault)) {
-	p.setMu.Lock()
-	defer p.setMu.Unlock()
-	old := p.faults.Load()
-	m := make(map[string]*fault, len(old.byName)+1)
-	for k, v := range old.byName {
-		m[k] = v
-	}
-	edit(m)
-	for k, v := range old.byName {
-		if m[k] != v {
-			v.kill()
-		}
-	}
-	p.faults.Store(newFaultSet(m))
-	close(old.changed)
 }
 
 // handle runs one accepted client connection.
 func (p *Proxy) handle(nc net.Conn) {
-	fs := p.faults.Load()
+	fs := p.load()
 	if fs.partitioned() {
 		p.refused.Add(1)
 		reset(nc)
@@ -414,7 +353,7 @@ func (p *Proxy) initHTTP() {
 // dialThroughFaults connects the HTTP path's transport to the target via
 // an in-memory pipe pumped through the network faults.
 func (p *Proxy) dialThroughFaults(ctx context.Context, _, _ string) (net.Conn, error) {
-	if p.faults.Load().partitioned() {
+	if p.load().partitioned() {
 		return nil, errors.New("inject: network partition")
 	}
 	up, err := p.dialer.DialContext(ctx, "tcp", p.upstream)

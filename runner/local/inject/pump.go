@@ -205,7 +205,7 @@ func (pu *pump) finish(closeWrite bool) {
 // It returns false when the connection is finished.
 func (pu *pump) forward(b []byte) bool {
 	for {
-		fs := pu.c.p.faults.Load()
+		fs := pu.c.p.load()
 		if pu.dir == dirFrom && pu.c.upgradable && len(fs.http) > 0 {
 			return pu.c.beginHandover(b)
 		}
@@ -252,29 +252,34 @@ func (pu *pump) wait(fs *faultSet, ch chan struct{}) bool {
 	}
 }
 
-// enqueue schedules a chunk: delays, then losses, then bandwidth.
-func (pu *pump) enqueue(fs *faultSet, b []byte) {
-	t := time.Now()
-	hold := false
-	var by []*netFault
-	if n := len(fs.net[pu.dir]); n > 0 {
-		by = make([]*netFault, 0, n)
+// schedule decides when a chunk of n bytes arriving at t leaves on
+// direction d: delays, then losses, then bandwidth. hold reports a chunk
+// that waits until one of the faults in by is cleared.
+func schedule(fs *faultSet, d direction, n int, t time.Time) (release time.Time, hold bool, by []*netFault) {
+	if k := len(fs.net[d]); k > 0 {
+		by = make([]*netFault, 0, k)
 	}
-	for _, f := range fs.net[pu.dir] {
+	for _, f := range fs.net[d] {
 		f.mu.Lock()
 		switch {
 		case f.delay != nil:
 			t = t.Add(f.delaySample())
 		case f.loss != nil:
-			stall, h := f.lossStall(len(b))
+			stall, h := f.lossStall(n)
 			t = t.Add(stall)
 			hold = hold || h
 		default:
-			t = f.shape(t, len(b))
+			t = f.shape(t, n)
 		}
 		f.mu.Unlock()
 		by = append(by, f)
 	}
+	return t, hold, by
+}
+
+// enqueue schedules a chunk and queues it for the writer.
+func (pu *pump) enqueue(fs *faultSet, b []byte) {
+	t, hold, by := schedule(fs, pu.dir, len(b), time.Now())
 	ch := &chunk{data: bytes.Clone(b), release: t, hold: hold, by: by}
 	pu.mu.Lock()
 	pu.q = append(pu.q, ch)
@@ -302,7 +307,7 @@ func (pu *pump) writeLoop() {
 	for {
 		// Load the fault set before looking at the chunk: a Clear after
 		// this point closes fs.changed; one before it is visible in alive.
-		fs := pu.c.p.faults.Load()
+		fs := pu.c.p.load()
 		pu.mu.Lock()
 		if len(pu.q) == 0 {
 			eof := pu.eof

@@ -1,8 +1,10 @@
 package inject
 
 import (
+	"net"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // preciseSleep sleeps d (at most fineWindow) in the kernel. Go's timers
@@ -19,4 +21,25 @@ func preciseSleep(d time.Duration) {
 		}
 		ts = left
 	}
+}
+
+// waiting reports whether bytes are already waiting to be read on c's
+// socket (FIONREAD), without reading them; false when it cannot tell.
+func waiting(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		var v int32
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&v))); e == 0 {
+			n = int(v)
+		}
+	})
+	return n > 0
 }
