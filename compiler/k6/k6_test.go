@@ -416,7 +416,7 @@ load:
     - {duration: 10s, target: 0}
   requests: [{path: /}]
 `,
-			path: "load.stages", line: 7, msg: "k6 rejects the load: either startVUs or one of the stages' target values must be greater than 0",
+			path: "load.stages", line: 7, msg: "k6 rejects the load: startVUs or the target of some stage must be greater than 0",
 		},
 		{
 			name: "header with a line break",
