@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"faultline.dev/faultline/compiler/k6"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/k6opts"
 )
 

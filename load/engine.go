@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"faultline.dev/faultline/compiler/k6"
 	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/k6opts"
 	"faultline.dev/faultline/internal/buildinfo"
 )

@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"faultline.dev/faultline/compiler/k6"
 	"math"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/k6opts"
 )
 

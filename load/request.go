@@ -2,7 +2,6 @@ package load
 
 import (
 	"bytes"
-	"faultline.dev/faultline/compiler/k6"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"faultline.dev/faultline/compiler/k6"
 )
 
 // request is one entry of the mix, prepared once before the load starts:
