@@ -27,9 +27,10 @@ var ErrUnsupported = errors.New("finding the process that holds a port needs Lin
 // Process is a process that holds a listening socket.
 type Process struct {
 	PID int
-	// Command is its command line, arguments separated by spaces and cut
-	// at maxCommand bytes (its name from /proc/<pid>/comm when the command
-	// line is empty).
+	// Command is its command line on one line: arguments separated by
+	// spaces, every run of white space in them one space, cut at
+	// maxCommand bytes (its name from /proc/<pid>/comm, in brackets, when
+	// the command line is empty).
 	Command string
 }
 

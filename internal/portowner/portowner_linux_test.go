@@ -142,6 +142,12 @@ func TestDescribeFakeProc(t *testing.T) {
 			want:  "pid 10 (master) and pid 20 (worker)",
 		},
 		{
+			name:  "white space in arguments: one line",
+			tcp:   tcpHeader + listen(42, 1000),
+			procs: []fakeProcess{{pid: 5, inodes: []uint64{42}, cmdline: "python3\x00-c\x00import os\n\tos.pause()\n\x00"}},
+			want:  "pid 5 (python3 -c import os os.pause())",
+		},
+		{
 			name:  "empty command line: the name from comm",
 			tcp:   tcpHeader + listen(42, 1000),
 			procs: []fakeProcess{{pid: 5, inodes: []uint64{42}, comm: "kworker"}},

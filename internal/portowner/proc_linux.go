@@ -171,7 +171,8 @@ func command(pid int) string {
 		}
 		return "[" + string(b) + "]"
 	}
-	c := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+	// One line: arguments may hold newlines and runs of spaces.
+	c := strings.Join(strings.Fields(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))), " ")
 	if len(c) > maxCommand {
 		c = strings.ToValidUTF8(c[:maxCommand], "") + "..."
 	}
