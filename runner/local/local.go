@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/internal/portowner"
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/local/inject"
 	"faultline.dev/faultline/schema"
@@ -112,6 +113,13 @@ func (b *Backend) Prepare(ctx context.Context, p *plan.Plan) (string, error) {
 	upstream := net.JoinHostPort(host, port)
 
 	if l := b.s.Target.Local; l != nil && len(l.Command) > 0 {
+		from := "target.url " + b.s.Target.URL
+		if l.Port != 0 {
+			from = "target.local.port"
+		}
+		if holder, taken := portowner.Taken(upstream); taken {
+			return "", fmt.Errorf("port %s (%s) is already in use by %s: stop it, or change target.url / target.local.port", port, from, holder)
+		}
 		if err := b.startTarget(ctx); err != nil {
 			return "", err
 		}
