@@ -211,33 +211,41 @@ func emitOptions(t *testing.T, s *schema.Scenario) (map[string]any, Files) {
 	return opts, files
 }
 
-// TestExecutors: each of the six executors compiles to its k6 scenario
-// with its parameters and the schema's defaults filled in.
-func TestExecutors(t *testing.T) {
+// executorCase is a load section and the k6 scenario it compiles to.
+type executorCase struct {
+	name string
+	load schema.Load
+	want string
+}
+
+// executorCases has each of the six executors, with the schema's defaults
+// and with parameters set. The type-check tests compile them too.
+func executorCases() []executorCase {
 	stages := []schema.Stage{{Duration: sd("10s"), Target: 5}, {Duration: sd("1m30s"), Target: 0}}
-	tests := []struct {
-		name string
-		load schema.Load
-		want string
-	}{
+	return []executorCase{
 		{"constant-arrival-rate defaults", schema.Load{Executor: schema.ConstantArrivalRate, Rate: 10, Duration: sd("30s"), PreAllocatedVUs: 4},
-			`{"executor":"constant-arrival-rate","rate":10,"timeUnit":"1s","duration":"30s","preAllocatedVUs":4,"maxVUs":4,"gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"constant-arrival-rate","rate":10,"timeUnit":"1s","duration":"30s","preAllocatedVUs":4,"maxVUs":4,"gracefulStop":"30s","exec":"default"}`},
 		{"constant-arrival-rate set", schema.Load{Executor: schema.ConstantArrivalRate, Rate: 10, TimeUnit: sd("1m"), Duration: sd("90s"), PreAllocatedVUs: 4, MaxVUs: 9, GracefulStop: ptr(sd("0s"))},
-			`{"executor":"constant-arrival-rate","rate":10,"timeUnit":"1m","duration":"1m30s","preAllocatedVUs":4,"maxVUs":9,"gracefulStop":"0s","exec":"default"}`},
+			`{"startTime":"0s","executor":"constant-arrival-rate","rate":10,"timeUnit":"1m","duration":"1m30s","preAllocatedVUs":4,"maxVUs":9,"gracefulStop":"0s","exec":"default"}`},
 		{"ramping-arrival-rate", schema.Load{Executor: schema.RampingArrivalRate, Stages: stages, PreAllocatedVUs: 2},
-			`{"executor":"ramping-arrival-rate","startRate":0,"timeUnit":"1s","stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"preAllocatedVUs":2,"maxVUs":2,"gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"ramping-arrival-rate","startRate":0,"timeUnit":"1s","stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"preAllocatedVUs":2,"maxVUs":2,"gracefulStop":"30s","exec":"default"}`},
 		{"constant-vus", schema.Load{Executor: schema.ConstantVUs, VUs: 3, Duration: sd("5s")},
-			`{"executor":"constant-vus","duration":"5s","vus":3,"gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"constant-vus","duration":"5s","vus":3,"gracefulStop":"30s","exec":"default"}`},
 		{"ramping-vus defaults", schema.Load{Executor: schema.RampingVUs, Stages: stages},
-			`{"executor":"ramping-vus","startVUs":1,"stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"gracefulRampDown":"30s","gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"ramping-vus","startVUs":1,"stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"gracefulRampDown":"30s","gracefulStop":"30s","exec":"default"}`},
 		{"ramping-vus set", schema.Load{Executor: schema.RampingVUs, Stages: stages, StartVUs: ptr(0), GracefulRampDown: ptr(sd("5s"))},
-			`{"executor":"ramping-vus","startVUs":0,"stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"gracefulRampDown":"5s","gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"ramping-vus","startVUs":0,"stages":[{"duration":"10s","target":5},{"duration":"1m30s","target":0}],"gracefulRampDown":"5s","gracefulStop":"30s","exec":"default"}`},
 		{"per-vu-iterations", schema.Load{Executor: schema.PerVUIterations, VUs: 2, Iterations: 7},
-			`{"executor":"per-vu-iterations","vus":2,"iterations":7,"maxDuration":"10m","gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"per-vu-iterations","vus":2,"iterations":7,"maxDuration":"10m","gracefulStop":"30s","exec":"default"}`},
 		{"shared-iterations", schema.Load{Executor: schema.SharedIterations, VUs: 2, Iterations: 7, MaxDuration: sd("1m")},
-			`{"executor":"shared-iterations","vus":2,"iterations":7,"maxDuration":"1m","gracefulStop":"30s","exec":"default"}`},
+			`{"startTime":"0s","executor":"shared-iterations","vus":2,"iterations":7,"maxDuration":"1m","gracefulStop":"30s","exec":"default"}`},
 	}
-	for _, tt := range tests {
+}
+
+// TestExecutors: each of the six executors compiles to its k6 scenario
+// with its parameters and k6's defaults filled in.
+func TestExecutors(t *testing.T) {
+	for _, tt := range executorCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			opts, _ := emitOptions(t, base(tt.load))
 			got, _ := json.Marshal(opts["scenarios"].(map[string]any)[ScenarioName])
@@ -253,19 +261,25 @@ func TestExecutors(t *testing.T) {
 	}
 }
 
-// TestThresholds: SLOs become per-phase thresholds on tagged sub-metrics;
-// runtime SLIs do not; abortOnBreach adds abortOnFail to latency, errors
-// and checks; throughput is a count over the judged phase, per runner.
-func TestThresholds(t *testing.T) {
-	load := schema.Load{Executor: schema.ConstantArrivalRate, Rate: 50, Duration: sd("60s"), PreAllocatedVUs: 5}
+// thresholdCase is a scenario's SLOs and the thresholds they compile to.
+type thresholdCase struct {
+	name   string
+	slos   schema.SLOs
+	par    int
+	faults map[string]schema.Fault
+	want   string
+}
+
+// thresholdLoad is the load of the threshold cases.
+func thresholdLoad() schema.Load {
+	return schema.Load{Executor: schema.ConstantArrivalRate, Rate: 50, Duration: sd("60s"), PreAllocatedVUs: 5}
+}
+
+// thresholdCases: every SLO kind, abortOnBreach, phases. The type-check
+// tests compile them too.
+func thresholdCases() []thresholdCase {
 	faults := map[string]schema.Fault{"f": {Start: sd("10s"), Duration: sd("20s"), PodKill: &schema.PodKill{}}}
-	tests := []struct {
-		name   string
-		slos   schema.SLOs
-		par    int
-		faults map[string]schema.Fault
-		want   string
-	}{
+	return []thresholdCase{
 		{
 			name: "latency, errors, checks",
 			slos: schema.SLOs{Steady: &schema.PhaseSLO{
@@ -304,12 +318,23 @@ func TestThresholds(t *testing.T) {
 				"http_reqs{phase:recovery}": ["count>=450", "count>0"]}`,
 		},
 	}
-	for _, tt := range tests {
+}
+
+func (tt thresholdCase) scenario() *schema.Scenario {
+	s := base(thresholdLoad())
+	s.Load.Parallelism = tt.par
+	s.Faults = tt.faults
+	s.SLOs = &tt.slos
+	return s
+}
+
+// TestThresholds: SLOs become per-phase thresholds on tagged sub-metrics;
+// runtime SLIs do not; abortOnBreach adds abortOnFail to latency, errors
+// and checks; throughput is a count over the judged phase, per runner.
+func TestThresholds(t *testing.T) {
+	for _, tt := range thresholdCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			s := base(load)
-			s.Load.Parallelism = tt.par
-			s.Faults = tt.faults
-			s.SLOs = &tt.slos
+			s := tt.scenario()
 			opts, _ := emitOptions(t, s)
 			var want any
 			if err := json.Unmarshal([]byte(tt.want), &want); err != nil {

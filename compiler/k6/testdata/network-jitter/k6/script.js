@@ -7,14 +7,94 @@
 // its own sub-metrics. handleSummary reports every phase, its requests and
 // each threshold (passed, failed or no samples); set FAULTLINE_SUMMARY to a
 // path to also write the report as JSON.
+//
+// The JSDoc types check against k6's published API definitions (@types/k6).
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
 
+/**
+ * One request of the mix.
+ * @typedef {object} Request
+ * @property {string} name
+ * @property {string} method
+ * @property {string} url target.url and path
+ * @property {string} path
+ * @property {Record<string, string>} headers
+ * @property {string | null} body
+ * @property {number} weight
+ * @property {number} status the expected status; 0 means any 2xx or 3xx
+ * @property {string[]} bodyContains
+ * @property {string[]} checkNames status first, then one per bodyContains
+ */
+
+/**
+ * A stretch of the timeline, in ms since the scenario started.
+ * @typedef {object} Segment
+ * @property {number} start
+ * @property {number} end
+ * @property {string} phase
+ * @property {string} fault the active faults joined with "+", or "none"
+ */
+
+/**
+ * A threshold of a phase and the SLO it states.
+ * @typedef {object} PhaseThreshold
+ * @property {string} slo
+ * @property {string} metric
+ * @property {string} threshold
+ */
+
+/**
+ * A phase and what judges it.
+ * @typedef {object} Phase
+ * @property {string} name
+ * @property {number} start
+ * @property {number} end
+ * @property {number} judgeFrom
+ * @property {boolean} hasSLOs
+ * @property {number} [throughput]
+ * @property {PhaseThreshold[]} thresholds
+ * @property {string[]} runnerSLOs the SLOs the runner judges from /metrics
+ */
+
+/**
+ * What the script knows of the plan.
+ * @typedef {object} Timeline
+ * @property {string} scenario
+ * @property {string} version
+ * @property {number} loadEnd
+ * @property {string} summaryEnv
+ * @property {string} targetEnv
+ * @property {Segment[]} segments
+ * @property {Phase[]} phases
+ */
+
+/**
+ * A metric of k6's end-of-test data, as the summary reads it.
+ * @typedef {object} Metric
+ * @property {string} type
+ * @property {Record<string, number>} values
+ * @property {Record<string, ThresholdResult>} [thresholds]
+ */
+
+/**
+ * @typedef {object} ThresholdResult
+ * @property {boolean} ok
+ */
+
+/**
+ * The part of k6's end-of-test data the summary reads.
+ * @typedef {object} SummaryData
+ * @property {Record<string, Metric | undefined>} metrics
+ */
+
+/** @type {import("k6/options").Options} */
 export const options = {
   "scenarios": {
     "load": {
       "executor": "constant-arrival-rate",
+      "startTime": "0s",
       "rate": 40,
       "timeUnit": "1s",
       "duration": "1m",
@@ -24,6 +104,16 @@ export const options = {
       "exec": "default"
     }
   },
+  "summaryTrendStats": [
+    "avg",
+    "min",
+    "med",
+    "max",
+    "p(90)",
+    "p(95)",
+    "p(99)",
+    "count"
+  ],
   "thresholds": {
     "http_req_duration{phase:fault}": [
       "p(99)\u003c1500"
@@ -52,19 +142,10 @@ export const options = {
     "http_reqs{phase:steady}": [
       "count\u003e0"
     ]
-  },
-  "summaryTrendStats": [
-    "avg",
-    "min",
-    "med",
-    "max",
-    "p(90)",
-    "p(95)",
-    "p(99)",
-    "count"
-  ]
+  }
 };
 
+/** @type {Timeline} */
 const timeline = {
   "scenario": "network-jitter",
   "version": "1.0.0",
@@ -178,6 +259,7 @@ const timeline = {
   ]
 };
 
+/** @type {Request[]} */
 const requests = [
   {
     "name": "checkout",
@@ -213,7 +295,17 @@ const requests = [
 
 const totalWeight = requests.reduce((sum, r) => sum + r.weight, 0);
 
+/**
+ * A request ready to send: its checks and parameters.
+ * @typedef {object} Prepared
+ * @property {Request} req
+ * @property {Record<string, (res: import("k6/http").Response) => boolean>} checks
+ * @property {import("k6/http").Params} params
+ */
+
+/** @type {Prepared[]} */
 const prepared = requests.map((r) => {
+  /** @type {Record<string, (res: import("k6/http").Response) => boolean>} */
   const checks = {};
   if (r.status) {
     checks[r.checkNames[0]] = (res) => res.status === r.status;
@@ -223,6 +315,7 @@ const prepared = requests.map((r) => {
   r.bodyContains.forEach((s, i) => {
     checks[r.checkNames[i + 1]] = (res) => typeof res.body === 'string' && res.body.indexOf(s) !== -1;
   });
+  /** @type {import("k6/http").Params} */
   const params = { headers: r.headers };
   if (r.status) {
     params.responseCallback = http.expectedStatuses(r.status);
@@ -230,7 +323,11 @@ const prepared = requests.map((r) => {
   return { req: r, checks: checks, params: params };
 });
 
-// segmentAt returns the timeline segment at elapsed ms since the start.
+/**
+ * The timeline segment at elapsed ms since the start.
+ * @param {number} elapsed
+ * @returns {Segment}
+ */
 function segmentAt(elapsed) {
   const segs = timeline.segments;
   for (let i = 0; i < segs.length; i++) {
@@ -241,7 +338,10 @@ function segmentAt(elapsed) {
   return segs[segs.length - 1];
 }
 
-// pick chooses a request of the mix, weighted.
+/**
+ * A request of the mix, chosen by weight.
+ * @returns {Prepared}
+ */
 function pick() {
   if (prepared.length === 1) {
     return prepared[0];
@@ -269,7 +369,11 @@ export default function () {
   check(res, p.checks, { phase: seg.phase, fault: seg.fault });
 }
 
-// samples is the number of samples behind a metric of the summary.
+/**
+ * The number of samples behind a metric of the summary.
+ * @param {Metric | undefined} m
+ * @returns {number}
+ */
 function samples(m) {
   if (!m || !m.values) {
     return 0;
@@ -284,12 +388,51 @@ function samples(m) {
   return 0;
 }
 
+/**
+ * The summary of one phase.
+ * @typedef {object} PhaseReport
+ * @property {string} name
+ * @property {number} start
+ * @property {number} end
+ * @property {number} judgeFrom
+ * @property {number | null} requests null when the phase has no SLOs
+ * @property {number | null} throughput
+ * @property {ThresholdReport[]} thresholds
+ * @property {string[]} runnerSLOs
+ */
+
+/**
+ * A threshold's result in the summary.
+ * @typedef {object} ThresholdReport
+ * @property {string} slo
+ * @property {string} metric
+ * @property {string} threshold
+ * @property {string} status passed, failed or no samples
+ * @property {number} samples
+ */
+
+/**
+ * The summary: every phase with its requests and thresholds.
+ * @typedef {object} Report
+ * @property {string} scenario
+ * @property {string} version
+ * @property {boolean} passed
+ * @property {string[]} emptyPhases phases with SLOs and no requests
+ * @property {PhaseReport[]} phases
+ */
+
+/**
+ * @param {SummaryData} data
+ * @returns {Report}
+ */
 function report(data) {
+  /** @type {Report} */
   const out = { scenario: timeline.scenario, version: timeline.version, passed: true, emptyPhases: [], phases: [] };
   timeline.phases.forEach((ph) => {
     const reqs = data.metrics['http_reqs{phase:' + ph.name + '}'];
     const count = ph.hasSLOs ? samples(reqs) : null;
     const seconds = (ph.end - ph.judgeFrom) / 1000;
+    /** @type {PhaseReport} */
     const phase = {
       name: ph.name, start: ph.start, end: ph.end, judgeFrom: ph.judgeFrom,
       requests: count,
@@ -318,11 +461,20 @@ function report(data) {
   return out;
 }
 
+/**
+ * @param {string | number} s
+ * @param {number} n
+ * @returns {string}
+ */
 function pad(s, n) {
   s = String(s);
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
+/**
+ * @param {Report} r
+ * @returns {string}
+ */
 function text(r) {
   const lines = ['', 'faultline ' + r.scenario + ' ' + r.version + ': ' + (r.passed ? 'thresholds passed' : 'THRESHOLDS FAILED')];
   r.phases.forEach((ph) => {
@@ -356,8 +508,14 @@ function text(r) {
   return lines.join('\n') + '\n\n';
 }
 
+/**
+ * k6 calls it at the end of the test with its summary data.
+ * @param {SummaryData} data
+ * @returns {Record<string, string>}
+ */
 export function handleSummary(data) {
   const r = report(data);
+  /** @type {Record<string, string>} */
   const out = { stdout: text(r) };
   const path = __ENV[timeline.summaryEnv];
   if (path) {

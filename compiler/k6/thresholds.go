@@ -1,0 +1,145 @@
+package k6
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"faultline.dev/faultline/compiler/k6opts"
+	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/schema"
+)
+
+// phaseInfo describes a phase for the script's summary.
+type phaseInfo struct {
+	Name       string          `json:"name"`
+	Start      float64         `json:"start"`
+	End        float64         `json:"end"`
+	JudgeFrom  float64         `json:"judgeFrom"`
+	HasSLOs    bool            `json:"hasSLOs"`
+	Throughput *float64        `json:"throughput,omitempty"`
+	Thresholds []thresholdInfo `json:"thresholds"`
+	// RunnerSLOs are the SLOs the runner judges from /metrics.
+	RunnerSLOs []string `json:"runnerSLOs"`
+}
+
+type thresholdInfo struct {
+	SLO       string `json:"slo"`
+	Metric    string `json:"metric"`
+	Threshold string `json:"threshold"`
+}
+
+// phaseSLO returns the SLOs stated for a phase, or nil.
+func (c *compilation) phaseSLO(name string) *schema.PhaseSLO {
+	if c.s.SLOs == nil {
+		return nil
+	}
+	switch name {
+	case plan.Steady:
+		return c.s.SLOs.Steady
+	case plan.FaultPhase:
+		return c.s.SLOs.Fault
+	case plan.Recovery:
+		if c.s.SLOs.Recovery != nil {
+			return &c.s.SLOs.Recovery.PhaseSLO
+		}
+	}
+	return nil
+}
+
+func (c *compilation) thresholds() error {
+	th := map[string][]k6opts.Threshold{}
+	parallelism := c.s.Load.Parallelism
+	if parallelism == 0 {
+		parallelism = defaultParallelism
+	}
+	for _, name := range []string{plan.Steady, plan.FaultPhase, plan.Recovery} {
+		slo := c.phaseSLO(name)
+		ph, ok := c.p.Phase(name)
+		if slo == nil {
+			if ok {
+				c.phases = append(c.phases, c.phaseInfo(ph, false))
+			}
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("k6: scenario %s: slos.%s: the timeline has no %s phase", c.p.Scenario, name, name)
+		}
+		info := c.phaseInfo(ph, true)
+		abort := func(expr string) k6opts.Threshold {
+			if !slo.AbortOnBreach {
+				return k6opts.Threshold{Threshold: expr}
+			}
+			delay := k6opts.Duration(ph.JudgeFrom.Std() + AbortDelay)
+			return k6opts.Threshold{Threshold: expr, AbortOnFail: true, DelayAbortEval: &delay}
+		}
+		add := func(sloName, metric string, t k6opts.Threshold) {
+			key := metric + "{phase:" + name + "}"
+			th[key] = append(th[key], t)
+			info.Thresholds = append(info.Thresholds, thresholdInfo{SLO: sloName, Metric: key, Threshold: t.Threshold})
+		}
+		if lat := slo.Latency; lat != nil {
+			for _, q := range []struct {
+				slo, agg string
+				d        schema.Duration
+			}{
+				{"p50", "p(50)", lat.P50}, {"p90", "p(90)", lat.P90}, {"p95", "p(95)", lat.P95},
+				{"p99", "p(99)", lat.P99}, {"avg", "avg", lat.Avg}, {"max", "max", lat.Max},
+			} {
+				if q.d != 0 {
+					add("latency."+q.slo, "http_req_duration", abort(q.agg+"<"+num(float64(q.d)/float64(time.Millisecond))))
+				}
+			}
+		}
+		if slo.ErrorRate != nil {
+			add("errorRate", "http_req_failed", abort("rate<="+num(*slo.ErrorRate/100)))
+		}
+		if slo.Checks != nil {
+			add("checks", "checks", abort("rate>="+num(*slo.Checks/100)))
+		}
+		if slo.Throughput != nil {
+			seconds := (ph.End - ph.JudgeFrom).Std().Seconds()
+			add("throughput", "http_reqs", k6opts.Threshold{Threshold: "count>=" + num(*slo.Throughput*seconds/float64(parallelism))})
+		}
+		add("samples", "http_reqs", k6opts.Threshold{Threshold: "count>0"})
+		for _, r := range []struct {
+			name string
+			set  bool
+		}{
+			{"goroutines", slo.Goroutines != nil}, {"heapInUse", slo.HeapInUse != nil},
+			{"gcPause", slo.GCPause != nil}, {"schedLatency", slo.SchedLatency != nil},
+		} {
+			if r.set {
+				info.RunnerSLOs = append(info.RunnerSLOs, r.name)
+			}
+		}
+		if slo.Throughput != nil {
+			info.Throughput = slo.Throughput
+		}
+		c.phases = append(c.phases, info)
+	}
+	if len(th) > 0 {
+		c.options.Thresholds = th
+	}
+	slices.SortFunc(c.phases, func(a, b phaseInfo) int { return int(a.Start - b.Start) })
+	return nil
+}
+
+func (c *compilation) phaseInfo(ph plan.Phase, hasSLOs bool) phaseInfo {
+	return phaseInfo{
+		Name: ph.Name, Start: ms(ph.Start), End: ms(ph.End), JudgeFrom: ms(ph.JudgeFrom),
+		HasSLOs: hasSLOs, Thresholds: []thresholdInfo{}, RunnerSLOs: []string{},
+	}
+}
+
+// num writes a threshold number in plain decimal, rounding away float noise
+// (0.1/100 is 0.001, not 0.0010000000000000002).
+func num(v float64) string {
+	r := math.Round(v*1e9) / 1e9
+	if r == 0 && v != 0 {
+		r = v
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64)
+}
