@@ -745,3 +745,77 @@ func TestFormatPath(t *testing.T) {
 		}
 	}
 }
+
+// TestFields: a scenario takes exactly the fields Fields and CommonFields
+// list for its executor; any other executor's field is reported at that
+// field.
+func TestFields(t *testing.T) {
+	value := map[string]string{
+		"rate": "5", "startRate": "1", "timeUnit": `"1s"`, "duration": `"10s"`,
+		"stages": `[{"duration": "10s", "target": 2}]`, "preAllocatedVUs": "2", "maxVUs": "3",
+		"vus": "2", "startVUs": "1", "iterations": "4", "maxDuration": `"1m"`, "gracefulRampDown": `"1s"`,
+		"startTime": `"0s"`, "gracefulStop": `"1s"`, "exec": `"default"`, "env": `{"A": "1"}`, "tags": `{"t": "v"}`,
+	}
+	valid := map[string]string{
+		k6opts.ConstantArrivalRate: `"rate": 5, "duration": "10s", "preAllocatedVUs": 2`,
+		k6opts.RampingArrivalRate:  `"preAllocatedVUs": 2, "stages": [{"duration": "10s", "target": 2}]`,
+		k6opts.ConstantVUs:         `"duration": "10s"`,
+		k6opts.RampingVUs:          `"stages": [{"duration": "10s", "target": 2}]`,
+		k6opts.PerVUIterations:     `"iterations": 4`,
+		k6opts.SharedIterations:    `"iterations": 4`,
+	}
+	all := map[string]bool{}
+	for _, e := range k6opts.Executors {
+		for _, f := range k6opts.Fields(e) {
+			all[f] = true
+		}
+	}
+	for _, e := range k6opts.Executors {
+		takes := map[string]bool{}
+		for _, f := range append(k6opts.Fields(e), k6opts.CommonFields...) {
+			takes[f] = true
+		}
+		for f := range all {
+			if _, ok := value[f]; !ok {
+				t.Fatalf("no test value for %s", f)
+			}
+			doc := scenarioWith(t, e, valid[e], f, value[f])
+			err := k6opts.Validate([]byte(doc))
+			if takes[f] && err != nil {
+				t.Errorf("%s with %s: %v", e, f, err)
+			}
+			if !takes[f] {
+				var verr *k6opts.Error
+				if !errors.As(err, &verr) || len(verr.Problems) != 1 || verr.Problems[0].Path != "scenarios.s."+f {
+					t.Errorf("%s with %s: %v, want one problem at the field", e, f, err)
+				}
+			}
+		}
+		for _, f := range k6opts.CommonFields[1:] {
+			doc := scenarioWith(t, e, valid[e], f, value[f])
+			if err := k6opts.Validate([]byte(doc), k6opts.WithExports("default")); err != nil {
+				t.Errorf("%s with %s: %v", e, f, err)
+			}
+		}
+	}
+	if k6opts.Fields("externally-controlled") != nil {
+		t.Error("Fields knows externally-controlled")
+	}
+}
+
+// scenarioWith writes options with one scenario "s": the executor, the
+// fields of base (JSON object members), and field set to value.
+func scenarioWith(t *testing.T, executor, base, field, value string) string {
+	t.Helper()
+	var sc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte("{"+base+"}"), &sc); err != nil {
+		t.Fatal(err)
+	}
+	sc["executor"] = json.RawMessage(`"` + executor + `"`)
+	sc[field] = json.RawMessage(value)
+	b, err := json.Marshal(map[string]any{"scenarios": map[string]any{"s": sc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,16 +1,14 @@
 package k6opts
 
-// closest returns the candidate nearest to s by edit distance, when it is
-// near enough to be a likely typo, or "".
+// closest returns the candidate nearest to s by edit distance when it is
+// near enough to be a likely typo (at most a third of s's length away),
+// or "". Of equally near candidates the first wins.
 func closest(s string, candidates []string) string {
 	best, bestD := "", len(s)/3+1
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD || (d == bestD && best != "" && c < best) {
+		if d := editDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
-	}
-	if bestD > len(s)/3 {
-		return ""
 	}
 	return best
 }
