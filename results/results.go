@@ -55,12 +55,13 @@ type Result struct {
 	Runtime []RuntimePoint `json:"runtime"`
 
 	// Load is "in-cluster" when the backend ran the load (a k6-operator TestRun); absent when
-	// the embedded k6 ran it. LoadNote then says what cannot be judged, LoadOutcome how it ended.
+	// faultline's engine ran it. LoadNote then says what cannot be judged, LoadOutcome how it ended.
 	Load        string       `json:"load,omitempty"`
 	LoadNote    string       `json:"loadNote,omitempty"`
 	LoadOutcome *LoadOutcome `json:"loadOutcome,omitempty"`
+	// Engine is what faultline's load engine knows of the load it ran.
+	Engine *Engine `json:"engine,omitempty"`
 
-	K6ExitCode            int   `json:"k6ExitCode"`
 	AbortedOnBreach       bool  `json:"abortedOnBreach,omitempty"`
 	LateRequests          int64 `json:"lateRequests,omitempty"`
 	RecoveryGraceRequests int64 `json:"recoveryGraceRequests,omitempty"`
@@ -93,6 +94,35 @@ type RuntimePoint struct {
 	Goroutines float64 `json:"goroutines"`
 	HeapInUse  float64 `json:"heapInUse"`
 	RSS        float64 `json:"rss"`
+}
+
+// Engine is what faultline's load engine reports: k6's counters for the
+// executor that ran, and the VUs over time.
+type Engine struct {
+	Executor string `json:"executor"`
+	// Iterations completed (each one request of the mix).
+	Iterations int64 `json:"iterations"`
+	// DroppedIterations found no free VU (arrival-rate executors at
+	// maxVUs): k6's dropped_iterations. The target got less load than
+	// planned.
+	DroppedIterations int64 `json:"droppedIterations"`
+	// InterruptedIterations were cut by gracefulStop, gracefulRampDown or
+	// the end of the run; they have no sample.
+	InterruptedIterations int64 `json:"interruptedIterations"`
+	// MaxVUs is the most VUs held at once.
+	MaxVUs int64 `json:"maxVUs"`
+	// VUs has one point a second.
+	VUs []VUPoint `json:"vus"`
+}
+
+// VUPoint is the engine's state at one instant of the run.
+type VUPoint struct {
+	Offset float64 `json:"t"` // seconds since the load start
+	// VUs held by the executor and Busy running an iteration.
+	VUs  int64 `json:"vus"`
+	Busy int64 `json:"busy"`
+	// Dropped iterations since the previous point.
+	Dropped int64 `json:"dropped"`
 }
 
 // Point is one second of the run, for charts and the recovery time.

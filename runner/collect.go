@@ -1,14 +1,8 @@
 package runner
 
 import (
-	"bufio"
 	"cmp"
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -24,10 +18,10 @@ import (
 // and dropped, so memory stays flat whatever the run length.
 const FinalizeLag = 65 * time.Second
 
-// Collector receives aggregates from the k6 output and folds them into
-// phases by the actual fault windows.
+// Collector folds request aggregates, keyed by the slot each request
+// started in (and ended in, when later), into phases by the actual fault
+// windows. The load engine's samples reach it through a sink (sink.go).
 type Collector struct {
-	ln       net.Listener
 	timeline *Timeline
 
 	mu      sync.Mutex
@@ -43,76 +37,12 @@ type Collector struct {
 	series     []results.Point
 	late       int64
 	received   int64
-	errs       []error
-	done       chan struct{}
 }
 
-// NewCollector listens on a free loopback port.
-func NewCollector(t *Timeline) (*Collector, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("collector: %w", err)
-	}
-	return &Collector{ln: ln, timeline: t, open: map[aggregate.Key]*aggregate.Agg{}, seconds: map[int64]*aggregate.Agg{},
-		phases: map[string]*aggregate.Agg{}, grace: aggregate.New(), transition: aggregate.New(), perFault: map[string]*aggregate.Agg{}, done: make(chan struct{})}, nil
-}
-
-// Addr is the address the k6 output connects to.
-func (c *Collector) Addr() string { return c.ln.Addr().String() }
-
-// Serve accepts the k6 output's connection and reads until it closes or ctx
-// ends. It returns when the stream ends.
-func (c *Collector) Serve(ctx context.Context) error {
-	defer close(c.done)
-	go func() {
-		<-ctx.Done()
-		_ = c.ln.Close()
-	}()
-	conn, err := c.ln.Accept()
-	_ = c.ln.Close() // one k6 process, one connection
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("collector: %w", err)
-	}
-	defer conn.Close()
-	go func() {
-		<-ctx.Done()
-		_ = conn.Close()
-	}()
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
-		var m struct {
-			Slots []aggregate.Wire `json:"slots"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			c.fail(fmt.Errorf("collector: bad message from k6: %w", err))
-			continue
-		}
-		for _, w := range m.Slots {
-			a, err := aggregate.FromWire(w)
-			if err != nil {
-				c.fail(err)
-				continue
-			}
-			c.add(aggregate.Key{Start: w.Slot, End: w.End}, a)
-		}
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("collector: %w", err)
-	}
-	return nil
-}
-
-// Done is closed when Serve has returned.
-func (c *Collector) Done() <-chan struct{} { return c.done }
-
-func (c *Collector) fail(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.errs = append(c.errs, err)
+// NewCollector returns a collector for a timeline.
+func NewCollector(t *Timeline) *Collector {
+	return &Collector{timeline: t, open: map[aggregate.Key]*aggregate.Agg{}, seconds: map[int64]*aggregate.Agg{},
+		phases: map[string]*aggregate.Agg{}, grace: aggregate.New(), transition: aggregate.New(), perFault: map[string]*aggregate.Agg{}}
 }
 
 func (c *Collector) add(k aggregate.Key, a *aggregate.Agg) {
@@ -162,7 +92,7 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 	at := time.UnixMilli(k.Start)
 	cl := c.timeline.Classify(at)
 	switch {
-	case cl.Phase == plan.Steady && k.End != 0 && c.timeline.Classify(time.UnixMilli(k.End+aggregate.SlotWidth-1)).Phase != plan.Steady:
+	case c.straddles(k, cl):
 		c.transition.Merge(a)
 	case cl.Grace:
 		c.grace.Merge(a)
@@ -196,6 +126,12 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 	}
 }
 
+// straddles reports requests that started in steady and ended after the
+// first fault was injected.
+func (c *Collector) straddles(k aggregate.Key, cl Classification) bool {
+	return cl.Phase == plan.Steady && k.End != 0 && c.timeline.Classify(time.UnixMilli(k.End+aggregate.SlotWidth-1)).Phase != plan.Steady
+}
+
 func (c *Collector) point(sec int64, a *aggregate.Agg) results.Point {
 	start := c.timeline.LoadStart()
 	cl := c.timeline.Classify(start.Add(time.Duration(sec)*time.Second + 500*time.Millisecond))
@@ -218,21 +154,47 @@ func (c *Collector) Recent(now time.Time) (rps, p99, errRate float64) {
 	return float64(a.Requests), nan0(a.Quantile(0.99)), nan0(a.ErrorRate())
 }
 
-// Snapshot returns copies of the phase aggregates, the per-fault aggregates,
-// the recovery grace aggregate and the series. Call after FinalizeAll.
-func (c *Collector) Snapshot() (phases map[string]*aggregate.Agg, perFault map[string]*aggregate.Agg, grace *aggregate.Agg, series []results.Point, late int64, errs []error) {
+// Snapshot is what the collector holds once the run is over.
+type Snapshot struct {
+	Phases, PerFault map[string]*aggregate.Agg
+	// Grace holds recovery's `within` allowance, which no SLO judges.
+	Grace  *aggregate.Agg
+	Series []results.Point
+	// Late requests arrived after their slot was final: counted in their
+	// phase, not in the series.
+	Late int64
+}
+
+// Snapshot returns copies of what was collected. Call after FinalizeAll.
+func (c *Collector) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	phases, perFault = map[string]*aggregate.Agg{}, map[string]*aggregate.Agg{}
+	s := Snapshot{Phases: map[string]*aggregate.Agg{}, PerFault: map[string]*aggregate.Agg{}, Grace: c.grace, Late: c.late}
 	for k, v := range c.phases {
-		phases[k] = v
+		s.Phases[k] = v
 	}
 	for k, v := range c.perFault {
-		perFault[k] = v
+		s.PerFault[k] = v
 	}
-	series = append([]results.Point(nil), c.series...)
-	slices.SortFunc(series, func(a, b results.Point) int { return cmp.Compare(a.Offset, b.Offset) })
-	return phases, perFault, c.grace, series, c.late, append([]error(nil), c.errs...)
+	s.Series = append([]results.Point(nil), c.series...)
+	slices.SortFunc(s.Series, func(a, b results.Point) int { return cmp.Compare(a.Offset, b.Offset) })
+	return s
+}
+
+// SoFar is the aggregate of a phase up to now: what is final plus the open
+// slots whose requests started in it (for abortOnBreach).
+func (c *Collector) SoFar(phase string) *aggregate.Agg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := aggregate.New()
+	a.Merge(c.phases[phase])
+	for k, s := range c.open {
+		cl := c.timeline.Classify(time.UnixMilli(k.Start))
+		if cl.Phase == phase && !cl.Grace && !c.straddles(k, cl) {
+			a.Merge(s)
+		}
+	}
+	return a
 }
 
 // Transition is the number of requests left out because they started before

@@ -1,15 +1,13 @@
 package runner
 
 import (
-	"context"
-	"encoding/json"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/load"
 	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
@@ -78,9 +76,10 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestCollectorOverTCP streams slots the way the k6 output does and checks
-// they land in the phase of their START time, by the actual windows.
-func TestCollectorOverTCP(t *testing.T) {
+// TestSinkToCollector sends samples the way the engine does (from several
+// VUs, through the sink's shards) and checks they land in the phase of
+// their START time, by the actual windows.
+func TestSinkToCollector(t *testing.T) {
 	p := testPlan(t)
 	tl := NewTimeline(p)
 	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
@@ -91,76 +90,80 @@ func TestCollectorOverTCP(t *testing.T) {
 	tl.Recovered("a", at(20), nil)
 	tl.Recovered("b", at(30), nil)
 
-	c, err := NewCollector(tl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(ctx) }()
-	conn, err := net.Dial("tcp", c.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(slots ...aggregate.Wire) {
-		b, _ := json.Marshal(map[string]any{"slots": slots})
-		if _, err := conn.Write(append(b, '\n')); err != nil {
-			t.Fatal(err)
-		}
-	}
-	slot := func(sec float64, n int, ms float64, failed int) aggregate.Wire {
-		a := aggregate.New()
+	c := NewCollector(tl)
+	s := newSink()
+	send := func(sec float64, n int, ms float64, failed int, vu int) {
 		for i := range n {
-			a.AddRequest(ms, i < failed)
+			start := at(sec)
+			s.Add(vu+i, &load.Sample{Start: start, End: start.Add(time.Duration(ms * float64(time.Millisecond))), Failed: i < failed,
+				ChecksPassed: 1, ChecksTotal: 1})
 		}
-		return a.ToWire(aggregate.SlotOf(at(sec).UnixMilli()))
 	}
-	send(slot(1, 100, 10, 0), slot(9.9, 100, 10, 0)) // steady
-	send(slot(12, 50, 110, 0), slot(12, 50, 110, 0)) // fault a; the same slot twice merges
-	send(slot(25, 100, 10, 20))                      // fault b, 20% errors
-	send(slot(32, 100, 12, 0))                       // recovery grace (within 5s)
-	send(slot(40, 100, 11, 0))                       // recovery, judged
+	send(1, 100, 10, 0, 0)
+	send(9.9, 100, 10, 0, 3)
+	send(12, 50, 110, 0, 0) // fault a
+	s.flush(c)
+	send(12, 50, 110, 0, 7)   // the same slot in a later flush merges
+	send(25, 100, 10, 20, 1)  // fault b, 20% errors
+	send(32, 100, 12, 0, 2)   // recovery grace (within 5s)
+	send(40, 100, 11, 0, 100) // recovery, judged
 	// Started in steady, answered after the fault began: neither phase.
-	straddle := aggregate.New()
-	straddle.AddRequest(300, false)
-	send(straddle.ToWireKey(aggregate.Key{Start: aggregate.SlotOf(at(9.9).UnixMilli()), End: aggregate.SlotOf(at(10.2).UnixMilli())}))
+	s.Add(0, &load.Sample{Start: at(9.9), End: at(10.2)})
 	// Started in steady, answered later but still in steady: steady.
-	slow := aggregate.New()
-	slow.AddRequest(300, false)
-	send(slow.ToWireKey(aggregate.Key{Start: aggregate.SlotOf(at(5).UnixMilli()), End: aggregate.SlotOf(at(5.3).UnixMilli())}))
-	conn.Close()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
+	s.Add(0, &load.Sample{Start: at(5), End: at(5.3), ChecksPassed: 1, ChecksTotal: 2})
+	s.flush(c)
 	c.FinalizeAll()
-	phases, perFault, grace, series, _, errs := c.Snapshot()
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	snap := c.Snapshot()
 	want := map[string]int64{plan.Steady: 201, plan.FaultPhase: 200, plan.Recovery: 100}
 	if c.Transition() != 1 {
 		t.Errorf("%d transition requests, want 1", c.Transition())
 	}
 	for ph, n := range want {
-		if phases[ph] == nil || phases[ph].Requests != n {
-			t.Errorf("phase %s: %v requests, want %d", ph, phases[ph], n)
+		if snap.Phases[ph] == nil || snap.Phases[ph].Requests != n {
+			t.Errorf("phase %s: %v requests, want %d", ph, snap.Phases[ph], n)
 		}
 	}
-	if grace.Requests != 100 {
-		t.Errorf("grace %d requests, want 100", grace.Requests)
+	if snap.Grace.Requests != 100 {
+		t.Errorf("grace %d requests, want 100", snap.Grace.Requests)
 	}
-	if perFault["a"].Requests != 100 || perFault["b"].Requests != 100 {
-		t.Errorf("per fault a=%d b=%d", perFault["a"].Requests, perFault["b"].Requests)
+	if snap.PerFault["a"].Requests != 100 || snap.PerFault["b"].Requests != 100 {
+		t.Errorf("per fault a=%d b=%d", snap.PerFault["a"].Requests, snap.PerFault["b"].Requests)
 	}
-	if got := phases[plan.FaultPhase].ErrorRate(); math.Abs(got-10) > 1e-9 {
+	if got := snap.Phases[plan.FaultPhase].ErrorRate(); math.Abs(got-10) > 1e-9 {
 		t.Errorf("fault error rate %.2f, want 10", got)
 	}
-	if q := perFault["a"].Quantile(0.5); math.Abs(q-110) > 110*0.011 {
+	if got := snap.Phases[plan.Steady].ChecksRate(); math.Abs(got-100*201.0/202) > 1e-9 {
+		t.Errorf("steady checks %.3f%%, want %.3f%%", got, 100*201.0/202)
+	}
+	if q := snap.PerFault["a"].Quantile(0.5); math.Abs(q-110) > 110*0.011 {
 		t.Errorf("fault a p50 %.2f, want 110 within 1%%", q)
 	}
-	if len(series) != 7 || series[0].Offset != 1 || series[3].Requests != 100 || series[3].Phase != plan.FaultPhase {
+	if series := snap.Series; len(series) != 7 || series[0].Offset != 1 || series[3].Requests != 100 || series[3].Phase != plan.FaultPhase {
 		t.Errorf("series %+v", series)
+	}
+}
+
+// TestSoFar: the live aggregate of a phase holds its final and open slots.
+func TestSoFar(t *testing.T) {
+	p := testPlan(t)
+	tl := NewTimeline(p)
+	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
+	tl.SetLoadStart(t0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	tl.Injected(p.Faults[0], at(10))
+	c := NewCollector(tl)
+	s := newSink()
+	for i := range 30 {
+		s.Add(i, &load.Sample{Start: at(2), End: at(2.01)})
+		s.Add(i, &load.Sample{Start: at(11), End: at(11.5), Failed: i%2 == 0})
+	}
+	s.flush(c)
+	c.Finalize(at(5)) // steady's slot is final, the fault's still open
+	if got := c.SoFar(plan.Steady); got.Requests != 30 {
+		t.Errorf("steady so far: %d requests, want 30", got.Requests)
+	}
+	if got := c.SoFar(plan.FaultPhase); got.Requests != 30 || got.Failed != 15 {
+		t.Errorf("fault so far: %d requests, %d failed; want 30, 15", got.Requests, got.Failed)
 	}
 }
 
@@ -171,11 +174,7 @@ func TestCollectorMemoryFlat(t *testing.T) {
 	tl := NewTimeline(p)
 	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
 	tl.SetLoadStart(t0)
-	c, err := NewCollector(tl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.ln.Close()
+	c := NewCollector(tl)
 	maxOpen := 0
 	for sec := 0; sec < 600; sec++ { // ten simulated minutes
 		now := t0.Add(time.Duration(sec) * time.Second)
@@ -192,10 +191,10 @@ func TestCollectorMemoryFlat(t *testing.T) {
 		t.Errorf("collector held %d slots at most, want <= %d (bounded by the lag)", maxOpen, limit)
 	}
 	c.FinalizeAll()
-	phases, _, _, series, _, _ := c.Snapshot()
+	snap := c.Snapshot()
 	// No fault was injected: every request is steady.
-	if phases[plan.Steady] == nil || phases[plan.Steady].Requests != 6000 || len(series) != 600 {
-		t.Errorf("after finalize: %v steady requests, %d points", phases[plan.Steady], len(series))
+	if snap.Phases[plan.Steady] == nil || snap.Phases[plan.Steady].Requests != 6000 || len(snap.Series) != 600 {
+		t.Errorf("after finalize: %v steady requests, %d points", snap.Phases[plan.Steady], len(snap.Series))
 	}
 }
 

@@ -113,7 +113,7 @@ func TestOwnedTimelineAndLoad(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			res, err := Run(context.Background(), ownedPlan(t), tc.b, Options{ReportDir: dir, Self: "/nonexistent", RunID: "r"})
+			res, err := Run(context.Background(), ownedPlan(t), tc.b, Options{ReportDir: dir, RunID: "r"})
 			if err != nil {
 				t.Fatal(err)
 			}

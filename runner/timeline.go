@@ -153,3 +153,10 @@ func (t *Timeline) LastFaultEnd() time.Time {
 	}
 	return last
 }
+
+// isFirstInjection reports whether exactly one fault has been injected.
+func (t *Timeline) isFirstInjection() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.windows) == 1
+}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -22,17 +21,12 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"faultline.dev/faultline/internal/exitcode"
-	"faultline.dev/faultline/internal/k6cmd"
 )
 
 func main() {
 	// Chaos Mesh's validation code logs through controller-runtime, which
 	// prints a warning and a stack trace when no logger was set.
 	ctrllog.SetLogger(logr.Discard())
-	// Invoked through a link (or copy) named k6: be k6.
-	if filepath.Base(os.Args[0]) == k6cmd.Name {
-		k6cmd.Main(os.Args[1:]) // never returns
-	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

@@ -49,7 +49,7 @@ Exit codes:
   4  SLO breach
   5  regression against the golden baseline
   6  aborted (signal or abort condition)
-  7  infrastructure error (cluster, k6, target or injector)`,
+  7  infrastructure error (cluster, load, target or injector)`,
 		Version:       buildinfo.Version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -64,7 +64,6 @@ Exit codes:
 		newVetCmd(),
 		newSchemaCmd(),
 		newListCmd(),
-		newK6Cmd(),
 		newCompileCmd(),
 		newRunCmd(),
 		newCleanupCmd(),

@@ -35,15 +35,17 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run PATH",
 		Short: "Run a scenario: load, faults on the plan's clock, per-phase SLO verdict",
-		Long: `run executes one scenario: it starts the load with the embedded k6, injects and
-recovers each fault at its offset through the backend, records the actual
+		Long: `run executes one scenario: it starts the load with faultline's own engine (k6's
+executor semantics, in-process), injects and recovers each fault at its offset
+through the backend, records the actual
 fault windows, scrapes the target's Go runtime metrics, and judges every SLO
 per phase. Whatever happens (Ctrl-C, a crash), every fault is recovered and
 every child process stopped before faultline exits.
 
 Backends:
-  local       no cluster: a fault injector in front of the target on loopback,
-              CPU/memory stress beside it, kill/stop of the target process when
+  local       no cluster: network and HTTP faults act on the load engine's own
+              connections and requests (loopback only), CPU/memory stress beside
+              the target, kill/stop of the target process when
               target.local.command starts it
   kubernetes  Chaos Mesh objects in a cluster (--kubeconfig, --context, -n as
               kubectl): each fault's object is created (server-side apply) at its
@@ -66,7 +68,7 @@ Backends:
               annotation (workflow.chaos-mesh.org/abort) or an Aborted node
               ends the run as aborted; cleanup deletes the Workflow, its nodes
               and their chaos objects.
-              --load in-cluster: instead of the embedded k6 on this machine, the
+              --load in-cluster: instead of faultline's engine on this machine, the
               compiled k6-operator TestRun (k6.io/v1alpha1) and its ConfigMap are
               applied with the run's labels and followed (stage started = load
               start; finished ends it; error = infrastructure error). The
@@ -75,7 +77,8 @@ Backends:
               every phase SLO is no-data (never a pass).
 
 The report directory (default out/<name>/<version>/runs/<run-id>) receives
-results.json, k6.log, the compiled k6 script and pprof snapshots of the target,
+results.json, the compiled k6 script (k6/script.js, for your own k6), the
+target's output (target.log) and pprof snapshots of the target,
 and the reports: junit.xml, report.md and report.html. When a golden baseline
 exists for the scenario's major version (--golden-dir), the run is compared
 with it; --update-golden blesses a passing run as the new baseline.
@@ -172,7 +175,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				log = nil
 			}
 			fmt.Fprintf(stderr, "running %s %s on %s (run %s, report %s)\n", l.Scenario.Name, l.Scenario.Version, backend, runID, reportDir)
-			res, err := runner.Run(ctx, p, b, runner.Options{Script: script, ReportDir: reportDir, Self: self, Progress: progress, Log: log, RunID: runID})
+			res, err := runner.Run(ctx, p, b, runner.Options{ReportDir: reportDir, Progress: progress, Log: log, RunID: runID})
 			if progress != nil {
 				fmt.Fprintln(stderr)
 			}

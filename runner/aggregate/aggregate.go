@@ -5,8 +5,6 @@
 package aggregate
 
 import (
-	"encoding/base64"
-	"fmt"
 	"math"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -60,6 +58,12 @@ func (a *Agg) AddCheck(pass bool) {
 	}
 }
 
+// AddChecks records passed of total checks.
+func (a *Agg) AddChecks(passed, total int) {
+	a.ChecksTotal += int64(total)
+	a.ChecksPass += int64(passed)
+}
+
 // Merge adds b into a.
 func (a *Agg) Merge(b *Agg) {
 	if b == nil {
@@ -111,59 +115,9 @@ func (a *Agg) ChecksRate() float64 {
 	return 100 * float64(a.ChecksPass) / float64(a.ChecksTotal)
 }
 
-// Wire is an aggregate on the wire between the k6 output and the runner.
-type Wire struct {
-	// Slot is the slot's start in Unix milliseconds (a multiple of SlotWidth).
-	Slot int64 `json:"t"`
-	// End, when set, is the slot the requests ENDED in, for requests that
-	// ended in a later slot than they started: the runner leaves out those
-	// that straddle the start of the first fault.
-	End         int64   `json:"e,omitempty"`
-	Requests    int64   `json:"n,omitempty"`
-	Failed      int64   `json:"f,omitempty"`
-	ChecksPass  int64   `json:"cp,omitempty"`
-	ChecksTotal int64   `json:"ct,omitempty"`
-	MaxMS       float64 `json:"max,omitempty"`
-	SumMS       float64 `json:"sum,omitempty"`
-	Sketch      string  `json:"s,omitempty"`
-}
-
 // Key identifies a group of requests: the slot they started in and, when
 // different, the slot they ended in.
 type Key struct{ Start, End int64 }
-
-// ToWire encodes the aggregate of one slot.
-func (a *Agg) ToWire(slot int64) Wire {
-	return a.ToWireKey(Key{Start: slot})
-}
-
-// ToWireKey encodes the aggregate of a start/end slot pair.
-func (a *Agg) ToWireKey(k Key) Wire {
-	slot := k.Start
-	w := Wire{Slot: slot, End: k.End, Requests: a.Requests, Failed: a.Failed, ChecksPass: a.ChecksPass, ChecksTotal: a.ChecksTotal, MaxMS: a.MaxMS, SumMS: a.SumMS}
-	if !a.Latency.IsEmpty() {
-		var b []byte
-		a.Latency.Encode(&b, false)
-		w.Sketch = base64.StdEncoding.EncodeToString(b)
-	}
-	return w
-}
-
-// FromWire decodes an aggregate.
-func FromWire(w Wire) (*Agg, error) {
-	a := New()
-	a.Requests, a.Failed, a.ChecksPass, a.ChecksTotal, a.MaxMS, a.SumMS = w.Requests, w.Failed, w.ChecksPass, w.ChecksTotal, w.MaxMS, w.SumMS
-	if w.Sketch != "" {
-		b, err := base64.StdEncoding.DecodeString(w.Sketch)
-		if err != nil {
-			return nil, fmt.Errorf("slot %d: %w", w.Slot, err)
-		}
-		if err := a.Latency.DecodeAndMergeWith(b); err != nil {
-			return nil, fmt.Errorf("slot %d: %w", w.Slot, err)
-		}
-	}
-	return a, nil
-}
 
 // SlotOf returns the slot a Unix millisecond time falls in.
 func SlotOf(unixMS int64) int64 {

@@ -191,7 +191,7 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 		t.Run(tc.runID, func(t *testing.T) {
 			b, log := backend(t, c, p, kube.Config{RunID: tc.runID, Timing: kube.TimingWorkflow, Load: kube.LoadInCluster, LoadStartTimeout: 20 * time.Second})
 			kube.SkipConfigMap(b)
-			res, err := runner.Run(context.Background(), p, b, runner.Options{ReportDir: t.TempDir(), Self: "/nonexistent", RunID: tc.runID})
+			res, err := runner.Run(context.Background(), p, b, runner.Options{ReportDir: t.TempDir(), RunID: tc.runID})
 			if err != nil {
 				t.Fatal(err)
 			}

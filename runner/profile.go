@@ -1,0 +1,46 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// snapshot saves goroutine and heap profiles of the target when it serves
+// /debug/pprof; best effort.
+func (r *run) snapshot(ctx context.Context, name string) {
+	base := strings.TrimSuffix(r.p.Source.Target.URL, "/")
+	if r.p.Source.Target.Metrics != "" {
+		if i := strings.Index(r.p.Source.Target.Metrics[8:], "/"); i >= 0 {
+			base = r.p.Source.Target.Metrics[:8+i]
+		}
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	for _, prof := range []string{"goroutine", "heap"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/"+prof, nil)
+		if err != nil {
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return
+		}
+		if resp.StatusCode == http.StatusOK {
+			f := filepath.Join(r.o.ReportDir, "pprof", name+"."+prof+".pb.gz")
+			if os.MkdirAll(filepath.Dir(f), 0o755) == nil {
+				if out, err := os.Create(f); err == nil {
+					_, _ = io.Copy(out, resp.Body)
+					_ = out.Close()
+					r.mu.Lock()
+					r.res.Profiles = append(r.res.Profiles, filepath.Join("pprof", name+"."+prof+".pb.gz"))
+					r.mu.Unlock()
+				}
+			}
+		}
+		resp.Body.Close()
+	}
+}
