@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 PKGS     ?= ./...
 BENCHTIME ?= 3x
 
-.PHONY: help build test lint generate demo bench fuzz clean
+.PHONY: help build test tsc lint generate demo bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,8 +12,14 @@ help: ## list the targets
 build: ## build bin/faultline
 	$(GO) build -o $(BIN) ./cmd/faultline
 
-test: ## run every test (no cluster, no network beyond loopback)
+test: tsc ## run every test (no cluster, no network beyond loopback)
 	$(GO) test -timeout 20m $(PKGS)
+
+tsc: compiler/k6/tsc/node_modules ## install the pinned TypeScript and @types/k6 the compiled scripts are type-checked against
+
+compiler/k6/tsc/node_modules: compiler/k6/tsc/package-lock.json
+	@if command -v npm >/dev/null; then cd compiler/k6/tsc && npm ci --no-audit --no-fund && touch node_modules; \
+	else echo "npm not found: the @types/k6 type check of compiled scripts is skipped (apt-get install -y npm)"; fi
 
 lint: ## gofmt, go vet, and the scenario library through vet and cue vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -30,8 +36,9 @@ demo: build ## the main job on the embedded default: a local run of checkout-jit
 	$(BIN) vet scenarios/
 	$(BIN) run scenarios/checkout-jitter.cue
 
-bench: ## benchmarks; ratios are measured side by side in one run
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
+bench: build ## benchmarks, ratios measured side by side in one run (needs wrk: apt-get install -y wrk); then the 10-minute RSS run
+	$(GO) test -run '^$$' -bench . -skip BenchmarkRunRSS -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
+	$(GO) test -run '^$$' -bench BenchmarkRunRSS -benchtime 1x -timeout 20m ./cmd/faultline
 
 fuzz: ## fuzz the scenario loaders for a while each
 	$(GO) test -run '^$$' -fuzz FuzzLoadYAML -fuzztime 60s ./schema

@@ -237,3 +237,97 @@ func processesMatching(needles ...string) []string {
 	}
 	return out
 }
+
+// TestRunDroppedIterations: an open-model load whose maxVUs cannot keep
+// up (one VU, 100ms responses, 100 iterations a second) drops iterations
+// as k6 does; results.json counts them, the VUs over time show the cap, and
+// the run warns that the target got less load than planned.
+func TestRunDroppedIterations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	dir := t.TempDir()
+	port := freeLoopbackPort(t)
+	src := fmt.Sprintf(`name: dropped
+version: 1.0.0
+target:
+  url: http://127.0.0.1:%[1]d
+  local:
+    command: [faultline, demo-target, --listen, "127.0.0.1:%[1]d"]
+    readiness: /healthz
+load:
+  executor: constant-arrival-rate
+  rate: 100
+  duration: 3s
+  preAllocatedVUs: 1
+  maxVUs: 1
+  requests: [{path: /healthz, expect: {status: 200}}]
+faults:
+  slow: {start: 0s, duration: 3s, mode: all, networkDelay: {latency: 100ms}}
+slos:
+  fault: {errorRate: 100}
+`, port)
+	scen := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	r := readResults(t, dir)
+	e := r.Engine
+	if e == nil {
+		t.Fatal("results.json has no engine section")
+	}
+	// One VU of ~100ms iterations starts ~10 a second: ~30 done, ~270 dropped.
+	if e.Iterations < 15 || e.Iterations > 40 || e.DroppedIterations < 250 || e.Iterations+e.DroppedIterations < 295 || e.Iterations+e.DroppedIterations > 301 {
+		t.Errorf("iterations %d, dropped %d; want about 30 and 270 of 300", e.Iterations, e.DroppedIterations)
+	}
+	if e.MaxVUs != 1 {
+		t.Errorf("max VUs %d, want 1", e.MaxVUs)
+	}
+	var dropped int64
+	for _, p := range e.VUs {
+		dropped += p.Dropped
+		if p.VUs > 1 || p.Busy > 1 {
+			t.Errorf("VUs over time exceed maxVUs: %+v", p)
+		}
+	}
+	if len(e.VUs) < 2 || dropped == 0 {
+		t.Errorf("VUs over time: %+v", e.VUs)
+	}
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), "iterations were dropped") {
+		t.Errorf("no warning about dropped iterations: %q", r.Warnings)
+	}
+}
+
+// TestRunAbortOnBreach: a fault-phase p99 SLO with abortOnBreach, breached
+// from the first requests of a 200ms delay, stops the run early as an SLO
+// breach.
+func TestRunAbortOnBreach(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	slos := "  fault: {latency: {p99: 50ms}, abortOnBreach: true}"
+	dir, _ := runScenario(t, `  delay:
+    start: 3s
+    duration: 6s
+    mode: all
+    networkDelay: {latency: 200ms}`, slos)
+	start := time.Now()
+	cmd := exec.Command(binary, "run", filepath.Join(dir, "scenario.yaml"), "--report-dir", filepath.Join(dir, "report"), "--quiet")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitcode.SLOBreach {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitcode.SLOBreach, out)
+	}
+	r := readResults(t, dir)
+	if !r.AbortedOnBreach || !strings.Contains(r.Reason, "abortOnBreach") {
+		t.Errorf("abortedOnBreach %v, reason %q", r.AbortedOnBreach, r.Reason)
+	}
+	// 40 requests/s: 50 requests take 1.25s of the fault, judged each second.
+	if took := r.EndedAt.Sub(r.LoadStart); took > 7*time.Second {
+		t.Errorf("the run went on %v after the load start (fault from 3s, 50 requests from ~4.3s)", took)
+	}
+	t.Logf("stopped after %v (load %v): %s", time.Since(start).Round(time.Millisecond), r.EndedAt.Sub(r.LoadStart).Round(time.Millisecond), r.Reason)
+}
