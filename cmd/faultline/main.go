@@ -104,8 +104,10 @@ func notifyStop(stderr io.Writer, tty bool) (context.Context, func()) {
 				fmt.Fprintf(stderr, "%sfaultline: %s: stopping and cleaning up (Ctrl-C again to exit at once, leaving what is not cleaned up yet)\n", nl, signalName(s))
 				cancel(fmt.Errorf("stopped by %s", signalName(s)))
 			case s == os.Interrupt || s == syscall.SIGQUIT:
+				fmt.Fprintf(stderr, "%sfaultline: %s again: exiting at once; the processes it started are killed; faults on a cluster stay until their own duration ends (faultline cleanup --run-id ID removes them)\n", nl, signalName(s))
+				// The kill may let a cleanup that waited for them end,
+				// and the report be written, before the exit.
 				killChildren()
-				fmt.Fprintf(stderr, "%sfaultline: %s again: exiting at once; the processes it started were killed; faults on a cluster stay until their own duration ends (faultline cleanup --run-id ID removes them)\n", nl, signalName(s))
 				if s == syscall.SIGQUIT {
 					buf := make([]byte, 1<<20)
 					stderr.Write(buf[:runtime.Stack(buf, true)])
