@@ -65,8 +65,9 @@ func run(args []string, stdout, stderr *os.File) int {
 //   - another SIGINT or SIGQUIT (someone at the keyboard, again) exits at
 //     once, exit code 6: the processes this one started are killed with
 //     their process groups (SIGKILL); faults on a cluster stay until their
-//     own duration ends (faultline cleanup --run-id ID removes them). After
-//     SIGQUIT the goroutines' stacks are printed first, as Go does.
+//     own duration ends (faultline cleanup --run-id ID removes them). A
+//     second SIGQUIT also prints every goroutine's stack, as Go's default
+//     would (where a cleanup hung).
 //   - another SIGTERM or SIGHUP is only noted: a closing terminal may send
 //     SIGHUP more than once, and a supervisor that wants the process gone
 //     sends SIGKILL.
