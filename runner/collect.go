@@ -113,7 +113,7 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 		p.Merge(a)
 	}
 	if series {
-		start := c.timeline.LoadStart()
+		start := c.timeline.LoadStart().Truncate(time.Millisecond) // the sink's slot origin
 		if !start.IsZero() && !at.Before(start) {
 			sec := int64(at.Sub(start) / time.Second)
 			s := c.seconds[sec]

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"faultline.dev/faultline/load"
@@ -19,6 +20,9 @@ const FlushInterval = 250 * time.Millisecond
 // slot it started in (and, when later, the slot it ended in) in its VU's
 // shard; flush moves the shards' slots into the collector.
 type sink struct {
+	// origin is the load's start in Unix milliseconds: slots tile the
+	// run's seconds from it. Set before the first sample.
+	origin atomic.Int64
 	shards [sinkShards]shard
 }
 
@@ -37,8 +41,9 @@ func newSink() *sink {
 
 // Add implements load.Sink.
 func (s *sink) Add(vu int, smp *load.Sample) {
-	k := aggregate.Key{Start: aggregate.SlotOf(smp.Start.UnixMilli())}
-	if e := aggregate.SlotOf(smp.End.UnixMilli()); e != k.Start {
+	o := s.origin.Load()
+	k := aggregate.Key{Start: aggregate.SlotFrom(o, smp.Start.UnixMilli())}
+	if e := aggregate.SlotFrom(o, smp.End.UnixMilli()); e != k.Start {
 		k.End = e
 	}
 	ms := float64(smp.End.Sub(smp.Start)) / float64(time.Millisecond)

@@ -82,7 +82,10 @@ func (s *engineSource) start(ctx context.Context) (time.Time, error) {
 	started := make(chan time.Time, 1)
 	go func() {
 		defer close(s.ended)
-		sum, err := s.e.Run(ectx, func(t time.Time) { started <- t })
+		sum, err := s.e.Run(ectx, func(t time.Time) {
+			s.sink.origin.Store(t.UnixMilli())
+			started <- t
+		})
 		s.mu.Lock()
 		s.sum, s.err = sum, err
 		s.mu.Unlock()

@@ -25,106 +25,114 @@ func judge(s *schema.Scenario, data map[string]phaseData) []results.SLOResult {
 	if s.SLOs == nil {
 		return out
 	}
-	steady := data[plan.Steady]
-	phases := []struct {
-		name string
-		slo  *schema.PhaseSLO
-	}{{plan.Steady, s.SLOs.Steady}, {plan.FaultPhase, s.SLOs.Fault}}
-	if s.SLOs.Recovery != nil {
-		phases = append(phases, struct {
-			name string
-			slo  *schema.PhaseSLO
-		}{plan.Recovery, &s.SLOs.Recovery.PhaseSLO})
-	}
-	for _, ph := range phases {
-		if ph.slo == nil {
+	for _, name := range []string{plan.Steady, plan.FaultPhase, plan.Recovery} {
+		slo := phaseSLO(s.SLOs, name)
+		if slo == nil {
 			continue
 		}
-		d := data[ph.name]
-		slo := ph.slo
-		add := func(name, op string, limit, measured float64, unit string, noData bool, note string) {
-			r := results.SLOResult{Phase: ph.name, SLO: name, Op: op, Limit: limit, Measured: measured, Unit: unit, Note: note}
-			switch {
-			case noData || math.IsNaN(measured):
-				r.Status, r.Measured = results.StatusNoData, 0
-			case op == "<=" && measured <= limit, op == ">=" && measured >= limit:
-				r.Status = results.StatusPass
-			default:
-				r.Status = results.StatusFail
-			}
-			out = append(out, r)
-		}
-		agg := d.agg
-		noReq := agg == nil || agg.Requests == 0
-		if agg == nil {
-			agg = aggregate.New()
-		}
-		if l := slo.Latency; l != nil {
-			for _, q := range []struct {
-				name  string
-				limit schema.Duration
-				v     func() float64
-			}{
-				{"latency.p50", l.P50, func() float64 { return agg.Quantile(0.50) }},
-				{"latency.p90", l.P90, func() float64 { return agg.Quantile(0.90) }},
-				{"latency.p95", l.P95, func() float64 { return agg.Quantile(0.95) }},
-				{"latency.p99", l.P99, func() float64 { return agg.Quantile(0.99) }},
-				{"latency.avg", l.Avg, agg.AvgMS},
-				{"latency.max", l.Max, func() float64 { return agg.MaxMS }},
-			} {
-				if q.limit > 0 {
-					add(q.name, "<=", ms(q.limit), q.v(), "ms", noReq, "")
-				}
-			}
-		}
-		if slo.ErrorRate != nil {
-			add("errorRate", "<=", *slo.ErrorRate, agg.ErrorRate(), "%", noReq, "")
-		}
-		if slo.Checks != nil {
-			add("checks", ">=", *slo.Checks, agg.ChecksRate(), "%", agg.ChecksTotal == 0, "")
-		}
-		if slo.Throughput != nil {
-			tp := math.NaN()
-			if d.seconds > 0 {
-				tp = float64(agg.Requests) / d.seconds
-			}
-			add("throughput", ">=", *slo.Throughput, tp, "req/s", noReq, "")
-		}
-		rt, srt := d.runtime, steady.runtime
-		noRT := rt == nil || rt.Samples == 0
-		noSteadyRT := srt == nil || srt.Samples == 0
-		if g := slo.Goroutines; g != nil {
-			if g.Max > 0 {
-				add("goroutines.max", "<=", float64(g.Max), rtv(rt, func(p *scrape.Phase) float64 { return p.GoroutinesMax }), "", noRT, "")
-			}
-			if g.OverSteady != nil {
-				add("goroutines.overSteady", "<=", *g.OverSteady, growth(rt, srt, func(p *scrape.Phase) float64 { return p.GoroutinesMean }), "%", noRT || noSteadyRT, "mean over the phase vs the steady mean")
-			}
-		}
-		if h := slo.HeapInUse; h != nil {
-			if h.Max != "" {
-				b, _ := h.Max.Bytes()
-				add("heapInUse.max", "<=", float64(b), rtv(rt, func(p *scrape.Phase) float64 { return p.HeapMax }), "bytes", noRT, "")
-			}
-			if h.OverSteady != nil {
-				add("heapInUse.overSteady", "<=", *h.OverSteady, growth(rt, srt, func(p *scrape.Phase) float64 { return p.HeapMean }), "%", noRT || noSteadyRT, "")
-			}
-		}
-		if gc := slo.GCPause; gc != nil {
-			if gc.P99 > 0 {
-				v := rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauses().Quantile(0.99) })
-				add("gcPause.p99", "<=", ms(gc.P99), v, "ms", noRT, "from go_gc_pauses_seconds")
-			}
-			if gc.Max > 0 {
-				add("gcPause.max", "<=", ms(gc.Max), rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauseMax }), "ms", noRT, "from go_gc_duration_seconds")
-			}
-		}
-		if sl := slo.SchedLatency; sl != nil && sl.P99 > 0 {
-			v := rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.SchedLatency().Quantile(0.99) })
-			add("schedLatency.p99", "<=", ms(sl.P99), v, "ms", noRT, "from go_sched_latencies_seconds")
-		}
+		j := &judgement{phase: name}
+		j.requests(slo, data[name])
+		j.runtime(slo, data[name].runtime, data[plan.Steady].runtime)
+		out = append(out, j.out...)
 	}
 	return out
+}
+
+// judgement collects one phase's SLO results.
+type judgement struct {
+	phase string
+	out   []results.SLOResult
+}
+
+func (j *judgement) add(name, op string, limit, measured float64, unit string, noData bool, note string) {
+	r := results.SLOResult{Phase: j.phase, SLO: name, Op: op, Limit: limit, Measured: measured, Unit: unit, Note: note}
+	switch {
+	case noData || math.IsNaN(measured):
+		r.Status, r.Measured = results.StatusNoData, 0
+	case op == "<=" && measured <= limit, op == ">=" && measured >= limit:
+		r.Status = results.StatusPass
+	default:
+		r.Status = results.StatusFail
+	}
+	j.out = append(j.out, r)
+}
+
+// requests judges the SLOs on the phase's requests: latency, errors,
+// checks, throughput.
+func (j *judgement) requests(slo *schema.PhaseSLO, d phaseData) {
+	agg := d.agg
+	noReq := agg == nil || agg.Requests == 0
+	if agg == nil {
+		agg = aggregate.New()
+	}
+	if l := slo.Latency; l != nil {
+		for _, q := range []struct {
+			name  string
+			limit schema.Duration
+			v     func() float64
+		}{
+			{"latency.p50", l.P50, func() float64 { return agg.Quantile(0.50) }},
+			{"latency.p90", l.P90, func() float64 { return agg.Quantile(0.90) }},
+			{"latency.p95", l.P95, func() float64 { return agg.Quantile(0.95) }},
+			{"latency.p99", l.P99, func() float64 { return agg.Quantile(0.99) }},
+			{"latency.avg", l.Avg, agg.AvgMS},
+			{"latency.max", l.Max, func() float64 { return agg.MaxMS }},
+		} {
+			if q.limit > 0 {
+				j.add(q.name, "<=", ms(q.limit), q.v(), "ms", noReq, "")
+			}
+		}
+	}
+	if slo.ErrorRate != nil {
+		j.add("errorRate", "<=", *slo.ErrorRate, agg.ErrorRate(), "%", noReq, "")
+	}
+	if slo.Checks != nil {
+		j.add("checks", ">=", *slo.Checks, agg.ChecksRate(), "%", agg.ChecksTotal == 0, "")
+	}
+	if slo.Throughput != nil {
+		tp := math.NaN()
+		if d.seconds > 0 {
+			tp = float64(agg.Requests) / d.seconds
+		}
+		j.add("throughput", ">=", *slo.Throughput, tp, "req/s", noReq, "")
+	}
+}
+
+// runtime judges the Go runtime SLOs on the phase's scrapes (growth
+// against the steady phase's).
+func (j *judgement) runtime(slo *schema.PhaseSLO, rt, srt *scrape.Phase) {
+	noRT := rt == nil || rt.Samples == 0
+	noSteadyRT := srt == nil || srt.Samples == 0
+	if g := slo.Goroutines; g != nil {
+		if g.Max > 0 {
+			j.add("goroutines.max", "<=", float64(g.Max), rtv(rt, func(p *scrape.Phase) float64 { return p.GoroutinesMax }), "", noRT, "")
+		}
+		if g.OverSteady != nil {
+			j.add("goroutines.overSteady", "<=", *g.OverSteady, growth(rt, srt, func(p *scrape.Phase) float64 { return p.GoroutinesMean }), "%", noRT || noSteadyRT, "mean over the phase vs the steady mean")
+		}
+	}
+	if h := slo.HeapInUse; h != nil {
+		if h.Max != "" {
+			b, _ := h.Max.Bytes()
+			j.add("heapInUse.max", "<=", float64(b), rtv(rt, func(p *scrape.Phase) float64 { return p.HeapMax }), "bytes", noRT, "")
+		}
+		if h.OverSteady != nil {
+			j.add("heapInUse.overSteady", "<=", *h.OverSteady, growth(rt, srt, func(p *scrape.Phase) float64 { return p.HeapMean }), "%", noRT || noSteadyRT, "")
+		}
+	}
+	if gc := slo.GCPause; gc != nil {
+		if gc.P99 > 0 {
+			v := rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauses().Quantile(0.99) })
+			j.add("gcPause.p99", "<=", ms(gc.P99), v, "ms", noRT, "from go_gc_pauses_seconds")
+		}
+		if gc.Max > 0 {
+			j.add("gcPause.max", "<=", ms(gc.Max), rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauseMax }), "ms", noRT, "from go_gc_duration_seconds")
+		}
+	}
+	if sl := slo.SchedLatency; sl != nil && sl.P99 > 0 {
+		v := rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.SchedLatency().Quantile(0.99) })
+		j.add("schedLatency.p99", "<=", ms(sl.P99), v, "ms", noRT, "from go_sched_latencies_seconds")
+	}
 }
 
 // efficacy says whether a fault visibly moved what it targets, comparing its

@@ -39,8 +39,16 @@ func newRunCmd() *cobra.Command {
 executor semantics, in-process), injects and recovers each fault at its offset
 through the backend, records the actual
 fault windows, scrapes the target's Go runtime metrics, and judges every SLO
-per phase. Whatever happens (Ctrl-C, a crash), every fault is recovered and
+per phase. Whatever happens (a signal, a crash), every fault is recovered and
 every child process stopped before faultline exits.
+
+Signals: Ctrl-C (SIGINT), SIGTERM, a closed terminal (SIGHUP) and Ctrl-\
+(SIGQUIT) all stop the run the same way: the load stopped, every fault
+recovered, every process it started stopped, the report written, exit 6.
+During that cleanup a second Ctrl-C (or Ctrl-\) exits at once: the processes
+the run started are killed, and faults on a cluster stay until their own
+duration ends (faultline cleanup --run-id ID). A second SIGTERM or SIGHUP does
+not cut cleanup short.
 
 Backends:
   local       no cluster: network and HTTP faults act on the load engine's own
@@ -167,7 +175,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			}
 			stderr := cmd.ErrOrStderr()
 			var progress io.Writer
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !quiet {
+			if f, ok := stderr.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) && !quiet {
 				progress = stderr
 			}
 			var log io.Writer = stderr

@@ -119,6 +119,13 @@ func (a *Agg) ChecksRate() float64 {
 // different, the slot they ended in.
 type Key struct{ Start, End int64 }
 
+// SlotFrom returns the slot a Unix millisecond time falls in on a grid of
+// SlotWidth that starts at origin (the load's start), so that slots tile
+// each second of the run exactly.
+func SlotFrom(origin, unixMS int64) int64 {
+	return unixMS - (((unixMS-origin)%SlotWidth)+SlotWidth)%SlotWidth
+}
+
 // SlotOf returns the slot a Unix millisecond time falls in.
 func SlotOf(unixMS int64) int64 {
 	return unixMS - ((unixMS%SlotWidth)+SlotWidth)%SlotWidth
