@@ -10,8 +10,8 @@ import (
 // iteration at the time its pacer gives, on a free VU of the pool, or drop
 // it; then let the running ones finish within gracefulStop.
 func (e *Engine) arrivals(ctx context.Context, b base, start time.Time, length time.Duration, pre, maxVUs int64, pacer Pacer) {
-	// The pool is made before the executor's start (preAllocatedVUs exist
-	// when the first iteration is due), on the run's context; VUs are
+	// preAllocatedVUs exist when the first iteration is due (a VU costs a
+	// goroutine-free struct until its first request dials); VUs are
 	// interrupted when the hard end passes.
 	regular, hard, cancel, ok := b.window(ctx, start, length)
 	defer cancel()

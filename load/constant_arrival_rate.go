@@ -42,9 +42,6 @@ func (c *ConstantArrivalRate) Pacer() Pacer {
 
 func (c *ConstantArrivalRate) length() time.Duration { return c.Duration }
 
-func (c *ConstantArrivalRate) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		e.arrivals(ctx, c.base, start, c.Duration, c.PreAllocatedVUs, c.MaxVUs, c.Pacer())
-		return nil
-	}
+func (c *ConstantArrivalRate) run(ctx context.Context, e *Engine, start time.Time) {
+	e.arrivals(ctx, c.base, start, c.Duration, c.PreAllocatedVUs, c.MaxVUs, c.Pacer())
 }

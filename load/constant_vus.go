@@ -30,13 +30,10 @@ func (c *ConstantVUs) Steps() []Step {
 
 func (c *ConstantVUs) length() time.Duration { return c.Duration }
 
-func (c *ConstantVUs) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		regular, hard, cancel, ok := c.window(ctx, start, c.Duration)
-		defer cancel()
-		if ok {
-			e.fixedVUs(hard, c.VUs, regular, always)
-		}
-		return nil
+func (c *ConstantVUs) run(ctx context.Context, e *Engine, start time.Time) {
+	regular, hard, cancel, ok := c.window(ctx, start, c.Duration)
+	defer cancel()
+	if ok {
+		e.fixedVUs(hard, c.VUs, regular, always)
 	}
 }

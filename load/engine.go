@@ -122,32 +122,23 @@ type Summary struct {
 	Stats
 }
 
-// Planned is the executor's planned length: startTime plus its regular
-// duration (for the iteration executors, maxDuration), without gracefulStop.
-func (e *Engine) Planned() time.Duration { return k6opts.Dur(e.sc.StartTime) + e.exec.length() }
-
 // Executor names the executor.
 func (e *Engine) Executor() string { return e.sc.Executor }
 
-// Run runs the load once. It makes what must exist before the start
-// (pre-allocated VUs), then takes the start instant, passes it to started
-// (when not nil) and runs the executor to its end, graceful stop included.
-// Cancelling ctx stops at once: requests in flight are interrupted.
+// Run runs the load once: it takes the start instant, passes it to started
+// (when not nil; before any request) and runs the executor to its end,
+// graceful stop included. Cancelling ctx stops at once: requests in flight
+// are interrupted; the error is then the context's.
 func (e *Engine) Run(ctx context.Context, started func(time.Time)) (Summary, error) {
 	if !e.ran.CompareAndSwap(false, true) {
 		return Summary{}, errors.New("load: an engine runs once")
 	}
-	p := e.exec.prepare(ctx, e)
 	start := time.Now()
 	if started != nil {
 		started(start)
 	}
-	err := p(ctx, start)
-	sum := Summary{Start: start, End: time.Now(), Stats: e.Stats()}
-	if err == nil {
-		err = context.Cause(ctx)
-	}
-	return sum, err
+	e.exec.run(ctx, e, start)
+	return Summary{Start: start, End: time.Now(), Stats: e.Stats()}, context.Cause(ctx)
 }
 
 // addVUs moves the VU count by n and keeps the maximum.

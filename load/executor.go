@@ -12,11 +12,9 @@ import (
 
 // executor runs one k6 executor's schedule.
 type executor interface {
-	// length is the regular duration (from startTime to the end of new
-	// iterations), without gracefulStop.
-	length() time.Duration
-	// prepare makes what must exist before the start and returns the run.
-	prepare(ctx context.Context, e *Engine) func(ctx context.Context, start time.Time) error
+	// run runs the schedule from start (the engine's start instant) to
+	// its end, graceful stop included.
+	run(ctx context.Context, e *Engine, start time.Time)
 }
 
 // newExecutor is the closed table of the six executors.

@@ -34,16 +34,13 @@ func (c *PerVUIterations) Steps() []Step {
 
 func (c *PerVUIterations) length() time.Duration { return c.MaxDuration }
 
-func (c *PerVUIterations) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		regular, hard, cancel, ok := c.window(ctx, start, c.MaxDuration)
-		defer cancel()
-		if ok {
-			e.fixedVUs(hard, c.VUs, regular, func() func() bool {
-				left := c.Iterations
-				return func() bool { left--; return left >= 0 }
-			})
-		}
-		return nil
+func (c *PerVUIterations) run(ctx context.Context, e *Engine, start time.Time) {
+	regular, hard, cancel, ok := c.window(ctx, start, c.MaxDuration)
+	defer cancel()
+	if ok {
+		e.fixedVUs(hard, c.VUs, regular, func() func() bool {
+			left := c.Iterations
+			return func() bool { left--; return left >= 0 }
+		})
 	}
 }

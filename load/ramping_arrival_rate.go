@@ -42,9 +42,6 @@ func (c *RampingArrivalRate) Pacer() Pacer {
 
 func (c *RampingArrivalRate) length() time.Duration { return stagesLength(c.Stages) }
 
-func (c *RampingArrivalRate) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		e.arrivals(ctx, c.base, start, c.length(), c.PreAllocatedVUs, c.MaxVUs, c.Pacer())
-		return nil
-	}
+func (c *RampingArrivalRate) run(ctx context.Context, e *Engine, start time.Time) {
+	e.arrivals(ctx, c.base, start, c.length(), c.PreAllocatedVUs, c.MaxVUs, c.Pacer())
 }

@@ -91,44 +91,41 @@ func sign(n int64) int64 {
 
 func (c *RampingVUs) length() time.Duration { return stagesLength(c.Stages) }
 
-func (c *RampingVUs) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		regular, hard, cancel, ok := c.window(ctx, start, c.length())
-		defer cancel()
-		if !ok {
-			return nil
+func (c *RampingVUs) run(ctx context.Context, e *Engine, start time.Time) {
+	regular, hard, cancel, ok := c.window(ctx, start, c.length())
+	defer cancel()
+	if !ok {
+		return
+	}
+	steps := c.Steps()
+	var slots []*slot
+	var wg sync.WaitGroup
+	at := start.Add(c.startTime)
+	for _, st := range steps[:len(steps)-1] {
+		if !sleepUntil(hard, at.Add(st.At-c.startTime)) {
+			break
 		}
-		steps := c.Steps()
-		var slots []*slot
-		var wg sync.WaitGroup
-		at := start.Add(c.startTime)
-		for _, st := range steps[:len(steps)-1] {
-			if !sleepUntil(hard, at.Add(st.At-c.startTime)) {
-				break
-			}
-			for int64(len(slots)) < st.VUs {
-				slots = append(slots, &slot{e: e, hard: hard, regular: regular, id: len(slots), wg: &wg})
-			}
-			for i, s := range slots {
-				if int64(i) < st.VUs {
-					s.activate()
-				} else {
-					s.deactivate(c.GracefulRampDown)
-				}
+		for int64(len(slots)) < st.VUs {
+			slots = append(slots, &slot{e: e, hard: hard, regular: regular, id: len(slots), wg: &wg})
+		}
+		for i, s := range slots {
+			if int64(i) < st.VUs {
+				s.activate()
+			} else {
+				s.deactivate(c.GracefulRampDown)
 			}
 		}
-		wg.Wait()
-		for _, s := range slots {
-			s.mu.Lock()
-			if s.grace != nil {
-				s.grace.Stop()
-			}
-			if s.v != nil {
-				s.v.close()
-			}
-			s.mu.Unlock()
+	}
+	wg.Wait()
+	for _, s := range slots {
+		s.mu.Lock()
+		if s.grace != nil {
+			s.grace.Stop()
 		}
-		return nil
+		if s.v != nil {
+			s.v.close()
+		}
+		s.mu.Unlock()
 	}
 }
 

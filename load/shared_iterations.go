@@ -36,16 +36,13 @@ func (c *SharedIterations) Steps() []Step {
 
 func (c *SharedIterations) length() time.Duration { return c.MaxDuration }
 
-func (c *SharedIterations) prepare(_ context.Context, e *Engine) func(context.Context, time.Time) error {
-	return func(ctx context.Context, start time.Time) error {
-		regular, hard, cancel, ok := c.window(ctx, start, c.MaxDuration)
-		defer cancel()
-		if ok {
-			var taken atomic.Int64
-			e.fixedVUs(hard, c.VUs, regular, func() func() bool {
-				return func() bool { return taken.Add(1) <= c.Iterations }
-			})
-		}
-		return nil
+func (c *SharedIterations) run(ctx context.Context, e *Engine, start time.Time) {
+	regular, hard, cancel, ok := c.window(ctx, start, c.MaxDuration)
+	defer cancel()
+	if ok {
+		var taken atomic.Int64
+		e.fixedVUs(hard, c.VUs, regular, func() func() bool {
+			return func() bool { return taken.Add(1) <= c.Iterations }
+		})
 	}
 }
