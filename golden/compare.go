@@ -72,8 +72,20 @@ var Metrics = []MetricDef{
 	{"throughput", "req/s", diff.HigherIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.Throughput, requests(p) }},
 	{"goroutines", "", diff.LowerIsBetter, 5, 0, func(p results.PhaseResult) (float64, int64) { return p.Goroutines, runtimeSamples(p) }},
 	{"heapInUse", "MB", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.HeapInUse / 1e6, runtimeSamples(p) }},
-	{"gcPause", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.GCPauseP99, runtimeSamples(p) }},
-	{"schedLatency", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.SchedP99, runtimeSamples(p) }},
+	{"gcPause", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.GCPauseP99, int64(p.GCPauseSeen) }},
+	{"schedLatency", "ms", diff.LowerIsBetter, 1, 0, func(p results.PhaseResult) (float64, int64) { return p.SchedP99, int64(p.SchedSeen) }},
+}
+
+// NotExposed reports a runtime metric the target does not expose: its
+// Go runtime was scraped in the phase, but never with that metric.
+func NotExposed(p results.PhaseResult, metric string) bool {
+	switch metric {
+	case "gcPause":
+		return p.RuntimeSeen > 0 && p.GCPauseSeen == 0
+	case "schedLatency":
+		return p.RuntimeSeen > 0 && p.SchedSeen == 0
+	}
+	return false
 }
 
 // Measure returns a phase's metrics as the baseline stores them; a metric

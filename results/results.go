@@ -62,9 +62,11 @@ type Result struct {
 	// Engine is what faultline's load engine knows of the load it ran.
 	Engine *Engine `json:"engine,omitempty"`
 
-	AbortedOnBreach       bool  `json:"abortedOnBreach,omitempty"`
-	LateRequests          int64 `json:"lateRequests,omitempty"`
-	RecoveryGraceRequests int64 `json:"recoveryGraceRequests,omitempty"`
+	AbortedOnBreach bool `json:"abortedOnBreach,omitempty"`
+	// Breach is the evidence of an abortOnBreach stop.
+	Breach                *Breach `json:"breach,omitempty"`
+	LateRequests          int64   `json:"lateRequests,omitempty"`
+	RecoveryGraceRequests int64   `json:"recoveryGraceRequests,omitempty"`
 	// TransitionRequests started before the first fault and ended after it
 	// was injected: judged in neither phase.
 	TransitionRequests int64    `json:"transitionRequests,omitempty"`
@@ -127,14 +129,21 @@ type VUPoint struct {
 
 // Point is one second of the run, for charts and the recovery time.
 type Point struct {
-	Offset   float64 `json:"t"` // seconds since the load start
-	Requests int64   `json:"n"`
-	Failed   int64   `json:"failed"`
-	P50      float64 `json:"p50"`
-	P95      float64 `json:"p95"`
-	P99      float64 `json:"p99"`
-	Max      float64 `json:"max"`
-	Phase    string  `json:"phase"`
+	Offset float64 `json:"t"` // seconds since the load start
+	// Requests started in this second, Failed of them (latencies too are
+	// of the requests started in it).
+	Requests int64 `json:"n"`
+	Failed   int64 `json:"failed"`
+	// Ended requests ended in this second, FailedEnded of them failed:
+	// where a failure is seen (a kill fails the requests in flight at its
+	// instant, though they started before it).
+	Ended       int64   `json:"ended"`
+	FailedEnded int64   `json:"failedEnded"`
+	P50         float64 `json:"p50"`
+	P95         float64 `json:"p95"`
+	P99         float64 `json:"p99"`
+	Max         float64 `json:"max"`
+	Phase       string  `json:"phase"`
 }
 
 // Write writes results.json into dir atomically.

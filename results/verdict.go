@@ -74,6 +74,23 @@ type PhaseResult struct {
 	GCPauseP99  float64 `json:"gcPauseP99Ms"`
 	SchedP99    float64 `json:"schedLatencyP99Ms"`
 	RuntimeSeen int     `json:"runtimeSamples"`
+	// GCPauseSeen and SchedSeen count the scrapes that carried GC pause
+	// and scheduler latency data: a target can expose the Go runtime's
+	// goroutines and heap without them (0 of RuntimeSeen: not exposed).
+	GCPauseSeen int `json:"gcPauseSamples"`
+	SchedSeen   int `json:"schedLatencySamples"`
+}
+
+// Breach is the evidence an abortOnBreach stop rests on.
+type Breach struct {
+	Phase string `json:"phase"`
+	// SLOs breached, each with its measured value and limit.
+	SLOs []string `json:"slos"`
+	// Requests of the phase judged, over Seconds of it.
+	Requests int64   `json:"requests"`
+	Seconds  float64 `json:"seconds"`
+	// At is when the run was stopped, in seconds since the load start.
+	At float64 `json:"atSeconds"`
 }
 
 // FaultResult is one fault: its planned and actual window and whether it
@@ -100,4 +117,8 @@ type Window struct {
 	EndOffset   float64   `json:"endOffsetSeconds"`
 	// Error is set when injecting or recovering failed.
 	Error string `json:"error,omitempty"`
+	// CutShort is set when the run stopped (an abort, a signal, an error)
+	// while the fault was active: End is the instant it stopped, and the
+	// fault was recovered by the cleanup that followed.
+	CutShort bool `json:"cutShort,omitempty"`
 }

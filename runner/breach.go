@@ -68,8 +68,10 @@ func (r *run) checkBreach(now time.Time) {
 	}
 	r.mu.Lock()
 	r.res.AbortedOnBreach = true
+	r.res.Breach = &results.Breach{Phase: cl.Phase, SLOs: breached, Requests: agg.Requests, Seconds: now.Sub(from).Seconds(),
+		At: now.Sub(r.tl.LoadStart()).Seconds()}
 	r.mu.Unlock()
-	r.abort(fmt.Sprintf("abortOnBreach: the %s phase breached %s after %d requests; the run was stopped", cl.Phase, strings.Join(breached, ", "), agg.Requests))
+	r.abort(fmt.Sprintf("abortOnBreach: the %s phase breached %s on %d requests over %.1fs; the run was stopped", cl.Phase, strings.Join(breached, ", "), agg.Requests, now.Sub(from).Seconds()))
 	r.logf("%s", r.abortReason)
 	if r.src != nil {
 		go r.src.stop()

@@ -27,7 +27,8 @@ type Collector struct {
 	mu      sync.Mutex
 	open    map[aggregate.Key]*aggregate.Agg // slots not final yet
 	final   int64                            // slots before this are final
-	seconds map[int64]*aggregate.Agg         // seconds (since load start) not reduced yet
+	seconds map[int64]*aggregate.Agg         // seconds (since load start) not reduced yet, by request start
+	ended   map[int64]*[2]int64              // the same seconds by request END: requests, failed
 	phases  map[string]*aggregate.Agg
 	grace   *aggregate.Agg
 	// transition holds requests that started before the first fault and
@@ -41,7 +42,7 @@ type Collector struct {
 
 // NewCollector returns a collector for a timeline.
 func NewCollector(t *Timeline) *Collector {
-	return &Collector{timeline: t, open: map[aggregate.Key]*aggregate.Agg{}, seconds: map[int64]*aggregate.Agg{},
+	return &Collector{timeline: t, open: map[aggregate.Key]*aggregate.Agg{}, seconds: map[int64]*aggregate.Agg{}, ended: map[int64]*[2]int64{},
 		phases: map[string]*aggregate.Agg{}, grace: aggregate.New(), transition: aggregate.New(), perFault: map[string]*aggregate.Agg{}}
 }
 
@@ -76,11 +77,18 @@ func (c *Collector) Finalize(before time.Time) {
 	c.final = max(c.final, limit)
 	// Reduce whole seconds that are complete.
 	start := c.timeline.LoadStart()
+	done := func(sec int64) bool { return !start.Add(time.Duration(sec+1) * time.Second).After(before) }
 	for sec, a := range c.seconds {
-		end := start.Add(time.Duration(sec+1) * time.Second)
-		if !end.After(before) {
-			c.series = append(c.series, c.point(sec, a))
+		if done(sec) {
+			c.series = append(c.series, c.point(sec, a, c.ended[sec]))
 			delete(c.seconds, sec)
+			delete(c.ended, sec)
+		}
+	}
+	for sec, e := range c.ended { // seconds in which requests only ended
+		if done(sec) {
+			c.series = append(c.series, c.point(sec, aggregate.New(), e))
+			delete(c.ended, sec)
 		}
 	}
 }
@@ -104,7 +112,18 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 		}
 		p.Merge(a)
 	}
-	for _, f := range cl.Faults {
+	// A fault's evidence holds the requests sent while it was active and
+	// those in flight when it began (started before, ended after): a kill
+	// that fails the requests in flight did something.
+	faults := cl.Faults
+	if k.End != 0 {
+		for _, f := range c.timeline.Classify(time.UnixMilli(k.End + aggregate.SlotWidth - 1)).Faults {
+			if !slices.Contains(faults, f) {
+				faults = append(slices.Clip(faults), f)
+			}
+		}
+	}
+	for _, f := range faults {
 		p := c.perFault[f]
 		if p == nil {
 			p = aggregate.New()
@@ -113,17 +132,36 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 		p.Merge(a)
 	}
 	if series {
-		start := c.timeline.LoadStart().Truncate(time.Millisecond) // the sink's slot origin
-		if !start.IsZero() && !at.Before(start) {
-			sec := int64(at.Sub(start) / time.Second)
-			s := c.seconds[sec]
-			if s == nil {
-				s = aggregate.New()
-				c.seconds[sec] = s
-			}
-			s.Merge(a)
-		}
+		c.toSeries(k, a)
 	}
+}
+
+// toSeries adds a slot to the second it started in, and its requests and
+// failures to the second they ended in.
+func (c *Collector) toSeries(k aggregate.Key, a *aggregate.Agg) {
+	start := c.timeline.LoadStart().Truncate(time.Millisecond) // the sink's slot origin
+	at := time.UnixMilli(k.Start)
+	if start.IsZero() || at.Before(start) {
+		return
+	}
+	sec := int64(at.Sub(start) / time.Second)
+	s := c.seconds[sec]
+	if s == nil {
+		s = aggregate.New()
+		c.seconds[sec] = s
+	}
+	s.Merge(a)
+	endSec := sec
+	if k.End != 0 {
+		endSec = int64(time.UnixMilli(k.End).Sub(start) / time.Second)
+	}
+	e := c.ended[endSec]
+	if e == nil {
+		e = &[2]int64{}
+		c.ended[endSec] = e
+	}
+	e[0] += a.Requests
+	e[1] += a.Failed
 }
 
 // straddles reports requests that started in steady and ended after the
@@ -132,11 +170,15 @@ func (c *Collector) straddles(k aggregate.Key, cl Classification) bool {
 	return cl.Phase == plan.Steady && k.End != 0 && c.timeline.Classify(time.UnixMilli(k.End+aggregate.SlotWidth-1)).Phase != plan.Steady
 }
 
-func (c *Collector) point(sec int64, a *aggregate.Agg) results.Point {
+func (c *Collector) point(sec int64, a *aggregate.Agg, ended *[2]int64) results.Point {
 	start := c.timeline.LoadStart()
 	cl := c.timeline.Classify(start.Add(time.Duration(sec)*time.Second + 500*time.Millisecond))
-	return results.Point{Offset: float64(sec), Requests: a.Requests, Failed: a.Failed,
+	p := results.Point{Offset: float64(sec), Requests: a.Requests, Failed: a.Failed,
 		P50: nan0(a.Quantile(0.5)), P95: nan0(a.Quantile(0.95)), P99: nan0(a.Quantile(0.99)), Max: a.MaxMS, Phase: cl.Phase}
+	if ended != nil {
+		p.Ended, p.FailedEnded = ended[0], ended[1]
+	}
+	return p
 }
 
 // Recent summarizes the last complete second among the open slots, for live

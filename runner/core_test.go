@@ -126,8 +126,9 @@ func TestSinkToCollector(t *testing.T) {
 	if snap.Grace.Requests != 100 {
 		t.Errorf("grace %d requests, want 100", snap.Grace.Requests)
 	}
-	if snap.PerFault["a"].Requests != 100 || snap.PerFault["b"].Requests != 100 {
-		t.Errorf("per fault a=%d b=%d", snap.PerFault["a"].Requests, snap.PerFault["b"].Requests)
+	// Fault a's evidence also holds the request in flight when it began.
+	if snap.PerFault["a"].Requests != 101 || snap.PerFault["b"].Requests != 100 {
+		t.Errorf("per fault a=%d b=%d, want 101 and 100", snap.PerFault["a"].Requests, snap.PerFault["b"].Requests)
 	}
 	if got := snap.Phases[plan.FaultPhase].ErrorRate(); math.Abs(got-10) > 1e-9 {
 		t.Errorf("fault error rate %.2f, want 10", got)
@@ -138,8 +139,17 @@ func TestSinkToCollector(t *testing.T) {
 	if q := snap.PerFault["a"].Quantile(0.5); math.Abs(q-110) > 110*0.011 {
 		t.Errorf("fault a p50 %.2f, want 110 within 1%%", q)
 	}
-	if series := snap.Series; len(series) != 7 || series[0].Offset != 1 || series[3].Requests != 100 || series[3].Phase != plan.FaultPhase {
-		t.Errorf("series %+v", series)
+	// Seconds by start: 1, 5, 9, 12, 25, 32, 40; the straddler ended in
+	// second 10, which has a point of its own (no request started in it).
+	bySec := map[float64]results.Point{}
+	for _, p := range snap.Series {
+		bySec[p.Offset] = p
+	}
+	if len(snap.Series) != 8 || bySec[12].Requests != 100 || bySec[12].Phase != plan.FaultPhase || bySec[9].Requests != 101 || bySec[9].Ended != 100 {
+		t.Errorf("series %+v", snap.Series)
+	}
+	if p := bySec[10]; p.Requests != 0 || p.Ended != 1 || bySec[25].FailedEnded != 20 {
+		t.Errorf("by end: second 10 %+v, second 25 %+v", p, bySec[25])
 	}
 }
 

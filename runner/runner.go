@@ -151,6 +151,7 @@ type run struct {
 
 	abortReason string
 	infraReason string
+	stoppedAt   time.Time       // when the run was first aborted or broken
 	interrupted context.Context // the caller's context: done after a signal
 }
 
@@ -167,7 +168,7 @@ func (r *run) abort(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.abortReason == "" && r.infraReason == "" {
-		r.abortReason = reason
+		r.abortReason, r.stoppedAt = reason, time.Now()
 	}
 }
 
@@ -180,6 +181,7 @@ func (r *run) infra(reason string) {
 	if r.abortReason != "" || r.infraReason != "" {
 		return
 	}
+	r.stoppedAt = time.Now()
 	if r.interrupted != nil && r.interrupted.Err() != nil {
 		r.abortReason = "interrupted (signal); then " + reason
 		return
@@ -259,8 +261,16 @@ func (r *run) drain(parent context.Context) {
 	r.src.stop()
 }
 
-// cleanup stops the load and recovers every fault, on a context of its own.
+// cleanup stops the load and recovers every fault, on a context of its
+// own. A fault still active ends at the instant the run stopped (the abort,
+// or now).
 func (r *run) cleanup() {
+	r.mu.Lock()
+	cut := r.stoppedAt
+	r.mu.Unlock()
+	if cut.IsZero() {
+		cut = time.Now()
+	}
 	if r.src != nil {
 		r.src.stop()
 	}
@@ -272,5 +282,8 @@ func (r *run) cleanup() {
 		r.infraReason, r.abortReason = "cleanup failed, faults may be left: "+err.Error(), ""
 		r.mu.Unlock()
 		r.res.CleanupError = err.Error()
+	}
+	if !r.tl.LoadStart().IsZero() {
+		r.tl.CutShort(cut)
 	}
 }

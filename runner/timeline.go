@@ -60,6 +60,18 @@ func (t *Timeline) Recovered(name string, at time.Time, err error) {
 	}
 }
 
+// CutShort ends, at the instant at, every window still open: the run
+// stopped while those faults were active.
+func (t *Timeline) CutShort(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range t.windows {
+		if w.End.IsZero() {
+			w.End, w.EndOffset, w.CutShort = at, at.Sub(t.loadStart).Seconds(), true
+		}
+	}
+}
+
 // Windows returns the recorded windows in plan order.
 func (t *Timeline) Windows() []results.Window {
 	t.mu.Lock()

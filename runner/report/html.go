@@ -112,13 +112,20 @@ func charts(res *results.Result) []chart {
 	for _, s := range res.Series {
 		x := s.Offset + 0.5 // the middle of its second
 		rps = append(rps, pt{x, float64(s.Requests)})
+		// Errors are drawn where they happened: by the second requests
+		// ended in (results of an older faultline have only the start).
+		switch {
+		case s.Ended > 0:
+			errs = append(errs, pt{x, 100 * float64(s.FailedEnded) / float64(s.Ended)})
+		case s.Requests > 0:
+			errs = append(errs, pt{x, 100 * float64(s.Failed) / float64(s.Requests)})
+		}
 		if s.Requests == 0 {
 			continue
 		}
 		p50 = append(p50, pt{x, s.P50})
 		p95 = append(p95, pt{x, s.P95})
 		p99 = append(p99, pt{x, s.P99})
-		errs = append(errs, pt{x, 100 * float64(s.Failed) / float64(s.Requests)})
 	}
 	for _, r := range res.Runtime {
 		gor = append(gor, pt{r.Offset, r.Goroutines})

@@ -172,12 +172,15 @@ func phaseRows(res *results.Result, ph results.PhaseResult) []row {
 	for _, def := range golden.Metrics {
 		s := measured[def.Name]
 		d, hasDiff := diffs[def.Name]
-		if s.Samples == 0 && len(slos[def.Name]) == 0 && (!hasDiff || d.BaselineSamples == 0) {
+		if s.Samples == 0 && len(slos[def.Name]) == 0 && (!hasDiff || d.BaselineSamples == 0) && !golden.NotExposed(ph, def.Name) {
 			continue
 		}
 		r := row{Name: def.Name, Measured: value(s.Value, def.Unit), SLO: "-", Baseline: "-", Change: "-", Allowed: "-"}
 		if s.Samples == 0 {
 			r.Measured = "no data"
+			if golden.NotExposed(ph, def.Name) {
+				r.Measured = "not exposed"
+			}
 		}
 		for _, o := range slos[def.Name] {
 			r.SLO = mdOp(o.Op) + " " + sloValue(o.Limit, o.Unit)

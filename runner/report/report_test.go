@@ -213,3 +213,34 @@ func TestNiceScale(t *testing.T) {
 		}
 	}
 }
+
+// TestNotExposed: a target whose Go runtime is scraped without GC pause
+// or scheduler latency data reads "not exposed" for them, not 0.0ms.
+func TestNotExposed(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		gc, sched        int
+		wantGC, wantSchd string
+	}{
+		{"both exposed", 4, 4, "| gcPause | 0.0ms", "| schedLatency |"},
+		{"neither", 0, 0, "| gcPause | not exposed", "| schedLatency | not exposed"},
+		{"GC only", 4, 0, "| gcPause | 0.0ms", "| schedLatency | not exposed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := fixture(t)
+			for i := range res.Phases {
+				res.Phases[i].GCPauseSeen, res.Phases[i].SchedSeen = tc.gc, tc.sched
+			}
+			var b bytes.Buffer
+			if err := Markdown(&b, res); err != nil {
+				t.Fatal(err)
+			}
+			md := b.String()
+			for _, want := range []string{tc.wantGC, tc.wantSchd} {
+				if !strings.Contains(md, want) {
+					t.Errorf("report.md lacks %q", want)
+				}
+			}
+		})
+	}
+}

@@ -200,7 +200,10 @@ type Phase struct {
 	HeapMean, HeapMax             float64
 	RSSMax                        float64
 	GCPauseMax                    float64
-	first, last                   *Sample
+	// GCPauseSeen and SchedSeen count the scrapes that carried GC pause
+	// and scheduler latency data.
+	GCPauseSeen, SchedSeen int
+	first, last            *Sample
 }
 
 // Add folds one sample in.
@@ -215,6 +218,12 @@ func (p *Phase) Add(s Sample) {
 	p.HeapMax = fmax(p.HeapMax, s.HeapInUse)
 	p.RSSMax = fmax(p.RSSMax, s.RSS)
 	p.GCPauseMax = fmax(p.GCPauseMax, s.GCPauseMax)
+	if len(s.GCPauses.Bounds) > 0 || !math.IsNaN(s.GCPauseMax) {
+		p.GCPauseSeen++
+	}
+	if len(s.SchedLatency.Bounds) > 0 {
+		p.SchedSeen++
+	}
 	p.Samples++
 	c := s
 	if p.first == nil {
