@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"faultline.dev/faultline/golden/diff"
@@ -71,9 +72,12 @@ type Result struct {
 	// was injected: judged in neither phase.
 	TransitionRequests int64    `json:"transitionRequests,omitempty"`
 	Profiles           []string `json:"profiles,omitempty"`
-	Unsupported        string   `json:"unsupported,omitempty"`
-	CleanupError       string   `json:"cleanupError,omitempty"`
-	Warnings           []string `json:"warnings,omitempty"`
+	// Goroutines is the goroutine profile diff between steady and the end
+	// of the run, when the target serves /debug/pprof.
+	Goroutines   *GoroutineDiff `json:"goroutineGrowth,omitempty"`
+	Unsupported  string         `json:"unsupported,omitempty"`
+	CleanupError string         `json:"cleanupError,omitempty"`
+	Warnings     []string       `json:"warnings,omitempty"`
 
 	// Tolerances are the scenario's baseline section, kept so that
 	// `faultline diff` can judge these results later without the scenario.
@@ -96,6 +100,44 @@ type RuntimePoint struct {
 	Goroutines float64 `json:"goroutines"`
 	HeapInUse  float64 `json:"heapInUse"`
 	RSS        float64 `json:"rss"`
+}
+
+// GoroutineDiff compares the target's goroutine profiles of two moments
+// of the run: the stacks whose goroutines grew most between them.
+type GoroutineDiff struct {
+	// From and To name the snapshots (pprof/<name>.goroutine.pb.gz):
+	// fault-start is the end of steady, after-load the end of the run.
+	From   string        `json:"from"`
+	To     string        `json:"to"`
+	Total  [2]int64      `json:"total"` // goroutines in From and To
+	Stacks []StackGrowth `json:"stacks"`
+}
+
+// Summary is one line per stack: how many more goroutines, and the
+// innermost frames worth reading (runtime internals skipped).
+func (d *GoroutineDiff) Summary() []string {
+	var out []string
+	for _, s := range d.Stacks {
+		var frames []string
+		for _, f := range s.Stack {
+			if strings.HasPrefix(f, "runtime.") && len(s.Stack) > 1 {
+				continue
+			}
+			if frames = append(frames, f); len(frames) == 3 {
+				break
+			}
+		}
+		out = append(out, fmt.Sprintf("+%d (%d → %d)  %s", s.After-s.Before, s.Before, s.After, strings.Join(frames, " ← ")))
+	}
+	return out
+}
+
+// StackGrowth is one goroutine stack and how many goroutines had it.
+type StackGrowth struct {
+	// Stack holds function names, the innermost first.
+	Stack  []string `json:"stack"`
+	Before int64    `json:"before"`
+	After  int64    `json:"after"`
 }
 
 // Engine is what faultline's load engine reports: k6's counters for the

@@ -44,6 +44,12 @@ func (r *Result) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	if d := r.Goroutines; d != nil && len(d.Stacks) > 0 && goroutineSLOFailed(r) {
+		fmt.Fprintf(w, "\ngoroutines grew from %d (%s) to %d (%s); the stacks that grew most:\n", d.Total[0], d.From, d.Total[1], d.To)
+		for _, l := range d.Summary() {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 	if r.Recovery != nil {
 		if r.Recovery.Recovered {
 			fmt.Fprintf(w, "\nrecovered %.0fs after the last fault ended\n", r.Recovery.Seconds)
@@ -55,4 +61,13 @@ func (r *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "\nnote: %s\n", r.LoadNote)
 	}
 	fmt.Fprintf(w, "\nverdict: %s — %s (exit %d)\n", strings.ToUpper(r.Verdict), r.Reason, r.ExitCode)
+}
+
+func goroutineSLOFailed(r *Result) bool {
+	for _, s := range r.SLOs {
+		if s.Status == StatusFail && strings.HasPrefix(s.SLO, "goroutines.") {
+			return true
+		}
+	}
+	return false
 }

@@ -29,6 +29,11 @@ func (r *run) finish() {
 	r.mu.Lock()
 	res.Runtime = r.rtSeries
 	r.mu.Unlock()
+	if d, err := goroutineGrowth(r.o.ReportDir); err != nil {
+		res.Warnings = append(res.Warnings, "reading the goroutine profiles: "+err.Error())
+	} else {
+		res.Goroutines = d
+	}
 	res.SLOs = judge(r.p.Source, data)
 	judgeFromThresholds(res)
 	r.verdict()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +15,8 @@ import (
 // /debug/pprof; best effort.
 func (r *run) snapshot(ctx context.Context, name string) {
 	base := strings.TrimSuffix(r.p.Source.Target.URL, "/")
-	if r.p.Source.Target.Metrics != "" {
-		if i := strings.Index(r.p.Source.Target.Metrics[8:], "/"); i >= 0 {
-			base = r.p.Source.Target.Metrics[:8+i]
-		}
+	if m, err := url.Parse(r.p.Source.Target.Metrics); err == nil && m.Host != "" {
+		base = m.Scheme + "://" + m.Host // pprof is served where /metrics is
 	}
 	c := &http.Client{Timeout: 3 * time.Second}
 	for _, prof := range []string{"goroutine", "heap"} {

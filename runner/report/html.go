@@ -355,6 +355,9 @@ svg polyline{fill:none;stroke-width:1.8;stroke-linejoin:round}
 {{range .R.Faults}}<tr><td>{{.Fault}}</td><td>{{.Kind}}</td><td>{{.PlanStart}}–{{.PlanEnd}}</td><td class="n">{{f2 .StartOffset}}–{{f2 .EndOffset}} s</td><td>{{.Effective}}</td><td>{{.Evidence}}{{if .Error}} — {{.Error}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}
+{{with .R.Goroutines}}{{if .Stacks}}<h2>Goroutines that grew</h2>
+<p>from {{index .Total 0}} at {{.From}} to {{index .Total 1}} at {{.To}}; the stacks that grew most:</p>
+<ul class="stacks">{{range .Summary}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}{{end}}
 {{with .R.Recovery}}<p>{{if .Recovered}}Recovered {{printf "%.0f" .Seconds}} s after the last fault ended.{{else}}Did not return to the steady level before the load ended.{{end}}</p>{{end}}
 {{if .Notes}}<h2>Notes</h2><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p style="color:#888;font-size:12px">faultline {{.R.FaultlineVersion}} · {{.R.Format}}</p>

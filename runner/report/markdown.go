@@ -95,6 +95,13 @@ func Markdown(w io.Writer, res *results.Result) error {
 			p("Did not return to the steady level before the load ended.\n\n")
 		}
 	}
+	if d := res.Goroutines; d != nil && len(d.Stacks) > 0 {
+		p("### Goroutines that grew\n\nfrom %d at %s to %d at %s; the stacks that grew most:\n\n", d.Total[0], d.From, d.Total[1], d.To)
+		for _, l := range d.Summary() {
+			p("- `%s`\n", strings.ReplaceAll(l, "`", "'"))
+		}
+		p("\n")
+	}
 	var notes []string
 	if res.Baseline != nil {
 		notes = append(notes, res.Baseline.Notes...)
