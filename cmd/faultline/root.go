@@ -74,6 +74,7 @@ Exit codes:
 		newReportCmd(),
 		newInitCmd(),
 		newMaturityCmd(),
+		newStressWorkerCmd(),
 	)
 	return root
 }

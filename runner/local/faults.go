@@ -25,13 +25,16 @@ func (b *Backend) choose(f schema.Fault) (impl, error) {
 	case f.NetworkDelay != nil, f.NetworkLoss != nil, f.NetworkBandwidth != nil, f.NetworkPartition != nil, f.HTTPFault != nil:
 		return injected{b: b, f: f}, nil
 	case f.CPUStress != nil:
-		load := 100.0
-		if f.CPUStress.Load != nil {
-			load = *f.CPUStress.Load
-		}
-		return stressor{b: b, start: func() (func(), error) { return cpuStress(f.CPUStress.Workers, load), nil }}, nil
+		return stressor{b: b, f: f}, nil
 	case f.MemoryStress != nil:
-		return stressor{b: b, start: func() (func(), error) { return memoryStress(f.MemoryStress.Workers, f.MemoryStress.Size) }}, nil
+		limit, _, err := b.memoryLimit()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := memorySize(f.MemoryStress.Size, limit); err != nil {
+			return nil, err
+		}
+		return stressor{b: b, f: f}, nil
 	case f.PodKill != nil, f.ContainerKill != nil, f.PodFailure != nil:
 		if b.s.Target.Local == nil || len(b.s.Target.Local.Command) == 0 {
 			return nil, fmt.Errorf("%s needs target.local.command so that faultline starts, kills and restarts the target itself", f.Kind())
@@ -63,34 +66,6 @@ func (i injected) inject(_ context.Context, name string) (time.Time, error) {
 
 func (i injected) recover(name string) (time.Time, error) {
 	i.b.faults.Clear(name)
-	return time.Now(), nil
-}
-
-// stressor runs CPU or memory stress beside the target.
-type stressor struct {
-	b     *Backend
-	start func() (func(), error)
-}
-
-func (s stressor) inject(_ context.Context, name string) (time.Time, error) {
-	stop, err := s.start()
-	if err != nil {
-		return time.Time{}, err
-	}
-	s.b.mu.Lock()
-	s.b.stress[name] = stop
-	s.b.mu.Unlock()
-	return time.Now(), nil
-}
-
-func (s stressor) recover(name string) (time.Time, error) {
-	s.b.mu.Lock()
-	stop := s.b.stress[name]
-	delete(s.b.stress, name)
-	s.b.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
 	return time.Now(), nil
 }
 

@@ -3,8 +3,10 @@
 // process, so network and HTTP faults act on the engine's own connections
 // and requests (package inject: a dialer that wraps each connection, and an
 // HTTP middleware): no proxy and no second hop, and with no fault active
-// the load takes the direct path. CPU and memory stress run beside the
-// target on the same machine; pod kill, pod failure and container kill act
+// the load takes the direct path. CPU and memory stress run in stress
+// worker processes that share a cgroup with the target (stress.go, package
+// cgroup), so they compete with the target and not with the load
+// generator; pod kill, pod failure and container kill act
 // on the target process when faultline started it (target.local.command):
 // kill and restart, SIGSTOP until the fault ends. Kinds it cannot do
 // locally (time skew, IO faults, DNS faults, packet duplication and
@@ -31,6 +33,7 @@ import (
 	"faultline.dev/faultline/internal/portowner"
 	"faultline.dev/faultline/load"
 	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/runner/local/cgroup"
 	"faultline.dev/faultline/runner/local/inject"
 	"faultline.dev/faultline/schema"
 )
@@ -46,9 +49,16 @@ type Backend struct {
 	target   *process
 	failures chan error
 
+	// group is the target's cgroup, shared with the stress workers (nil
+	// when there is none: stress.go); memLimit is its memory limit.
+	group     *cgroup.Group
+	groupDesc string
+	memLimit  int64
+
 	mu     sync.Mutex
 	stress map[string]func() // fault → stop
 	paused map[string]bool   // faults holding the target stopped
+	notes  []string          // warnings for the run (Notes)
 }
 
 // New returns a local backend for a scenario. self is the faultline binary
@@ -123,9 +133,15 @@ func (b *Backend) Prepare(ctx context.Context, p *plan.Plan) (string, error) {
 		if holder, taken := portowner.Taken(addr); taken {
 			return "", fmt.Errorf("port %s (%s) is already in use by %s: stop it, or change target.url / target.local.port", port, from, holder)
 		}
+		if err := b.prepareGroup(); err != nil {
+			return "", err
+		}
 		if err := b.startTarget(ctx); err != nil {
 			return "", err
 		}
+	}
+	if cpu, mem := b.stressKinds(); (cpu || mem) && b.target == nil {
+		b.note("cpuStress/memoryStress run inside faultline's own process, beside the load generator: faultline did not start the target (no target.local.command), so it cannot put the target and the stress in a cgroup of their own; the stress competes with the load generator as much as with the target")
 	}
 	if err := b.waitReady(ctx, 60*time.Second); err != nil {
 		return "", err
@@ -212,6 +228,12 @@ func (b *Backend) Cleanup(context.Context) error {
 		if err := b.target.stop(5 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if b.group != nil {
+		if err := b.group.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+		b.group = nil
 	}
 	return errors.Join(errs...)
 }

@@ -33,7 +33,11 @@ func (b *Backend) startTarget(ctx context.Context) error {
 	}
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if b.group != nil {
+		start = func() error { return b.group.Start(cmd) }
+	}
+	if err := start(); err != nil {
 		return fmt.Errorf("starting the target (%s): %w", strings.Join(l.Command, " "), err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
