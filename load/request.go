@@ -42,6 +42,16 @@ func (r *request) expected(status int) bool {
 	return status >= 200 && status < 400
 }
 
+// replayable reports a request Go's client would send again after a
+// stale keep-alive connection failed: an idempotent method, no body.
+func (r *request) replayable() bool {
+	switch r.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return !r.hasBody
+	}
+	return false
+}
+
 // checks counts the checks a response passes: the status check, then one
 // per bodyContains.
 func (r *request) checks(status int, body []byte) (passed, total int) {

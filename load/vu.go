@@ -110,16 +110,20 @@ func (v *vu) fast(r *request, s *Sample) {
 		v.body = v.body[:0]
 		var resp response
 		var got bool
-		_, err = c.nc.Write(r.raw)
+		_, werr := c.nc.Write(r.raw)
+		err = werr
 		if err == nil {
 			resp, got, err = readResponse(c.br, r.noBody, keep, &v.body)
 		}
 		if err != nil {
 			v.drop(r.hostport)
 			// A keep-alive connection the server closed while idle fails
-			// before any byte of a response: send it again on a new one,
-			// once, as browsers and Go's client do.
-			if c.used && !got && attempt == 0 && v.ctx.Err() == nil {
+			// before any byte of a response: send the request again on a new
+			// one, once — as Go's client (and so k6) does: when it could not
+			// be written, or when it is replayable (an idempotent method
+			// without a body). A POST that reached a server which then died
+			// is a failure, not a retry.
+			if c.used && !got && attempt == 0 && v.ctx.Err() == nil && (werr != nil || r.replayable()) {
 				continue
 			}
 			v.failed(r, s, s.Start, err)

@@ -331,3 +331,70 @@ func TestRunAbortOnBreach(t *testing.T) {
 	}
 	t.Logf("stopped after %v (load %v): %s", time.Since(start).Round(time.Millisecond), r.EndedAt.Sub(r.LoadStart).Round(time.Millisecond), r.Reason)
 }
+
+// TestRunKillInFlight: a target whose requests take 300ms (its payment
+// dependency is slow) is killed mid-load. The requests in flight at the
+// kill started before it and fail at its instant: the kill is judged
+// effective with them in its evidence, and the series places their
+// failures in the second they ended — inside the kill's window, not the
+// second before it.
+func TestRunKillInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	dir := t.TempDir()
+	port := freeLoopbackPort(t)
+	src := fmt.Sprintf(`name: kill-in-flight
+version: 1.0.0
+target:
+  url: http://127.0.0.1:%[1]d
+  local:
+    command: [faultline, demo-target, --listen, "127.0.0.1:%[1]d", --downstream-latency, 300ms]
+    readiness: /healthz
+load:
+  executor: constant-arrival-rate
+  rate: 40
+  duration: 6s
+  preAllocatedVUs: 20
+  maxVUs: 40
+  requests:
+    - {name: checkout, method: POST, path: /checkout, body: '{"sku":"demo","qty":1}', expect: {status: 200}}
+faults:
+  kill: {start: 3s, duration: 2s, mode: all, podKill: {gracePeriod: 0}}
+slos:
+  fault: {errorRate: 100}
+`, port)
+	scen := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	r := readResults(t, dir)
+	if len(r.Faults) != 1 {
+		t.Fatalf("faults %+v", r.Faults)
+	}
+	f := r.Faults[0]
+	if f.Effective != "yes" {
+		t.Errorf("the kill reads %q: %s", f.Effective, f.Evidence)
+	}
+	// About 12 requests (40/s × 300ms) were in flight at the kill.
+	var beforeKill, inWindow int64
+	for _, p := range r.Series {
+		switch {
+		case p.Offset+1 <= f.StartOffset:
+			beforeKill += p.FailedEnded
+		case p.Offset < f.EndOffset:
+			inWindow += p.FailedEnded
+		}
+	}
+	if beforeKill != 0 || inWindow < 5 {
+		t.Errorf("failures by the second they ended: %d before the kill at %.2fs, %d in its window; want 0 and the requests in flight (~12)\n%+v",
+			beforeKill, f.StartOffset, inWindow, r.Series)
+	}
+	if r.TransitionRequests < 5 {
+		t.Errorf("%d requests straddle the kill's start, want the ones in flight (~12)", r.TransitionRequests)
+	}
+}
