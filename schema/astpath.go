@@ -83,9 +83,19 @@ func labelsUnder(node ast.Node, name string) []string {
 // is the label of the deepest field that exists: where a missing field
 // belongs.
 func (pf posFinder) find(path []string) (token.Pos, int) {
+	return pf.findAt(path, false)
+}
+
+// findKey is find, but a full match gives the field's key even for a
+// scalar value: where an unknown field is written.
+func (pf posFinder) findKey(path []string) (token.Pos, int) {
+	return pf.findAt(path, true)
+}
+
+func (pf posFinder) findAt(path []string, key bool) (token.Pos, int) {
 	best, bestDepth := token.NoPos, -1
 	for _, f := range pf.files {
-		pos, depth := findIn(f, path, 0)
+		pos, depth := findIn(f, path, 0, key)
 		if depth > bestDepth {
 			best, bestDepth = pos, depth
 		}
@@ -97,7 +107,7 @@ func (pf posFinder) find(path []string) (token.Pos, int) {
 }
 
 // findIn searches node for path; depth counts the elements matched so far.
-func findIn(node ast.Node, path []string, depth int) (token.Pos, int) {
+func findIn(node ast.Node, path []string, depth int, key bool) (token.Pos, int) {
 	best, bestDepth := token.NoPos, -1
 	consider := func(p token.Pos, d int) {
 		if d > bestDepth && p.IsValid() {
@@ -107,29 +117,32 @@ func findIn(node ast.Node, path []string, depth int) (token.Pos, int) {
 	switch n := node.(type) {
 	case *ast.File:
 		for _, d := range n.Decls {
-			consider(findIn(d, path, depth))
+			consider(findIn(d, path, depth, key))
 		}
 	case *ast.StructLit:
 		for _, d := range n.Elts {
-			consider(findIn(d, path, depth))
+			consider(findIn(d, path, depth, key))
 		}
 		if bestDepth < 0 {
 			consider(n.Pos(), depth)
 		}
 	case *ast.EmbedDecl:
-		consider(findIn(n.Expr, path, depth))
+		consider(findIn(n.Expr, path, depth, key))
 	case *ast.ParenExpr:
-		consider(findIn(n.X, path, depth))
+		consider(findIn(n.X, path, depth, key))
 	case *ast.BinaryExpr:
 		if n.Op == token.AND {
-			consider(findIn(n.X, path, depth))
-			consider(findIn(n.Y, path, depth))
+			consider(findIn(n.X, path, depth, key))
+			consider(findIn(n.Y, path, depth, key))
 		}
 	case *ast.Field:
 		if len(path) == 0 || !labelIs(n.Label, path[0]) {
 			return token.NoPos, -1
 		}
 		if len(path) == 1 {
+			if key {
+				return n.Label.Pos(), depth + 1
+			}
 			switch n.Value.(type) {
 			case *ast.StructLit, *ast.ListLit:
 				return n.Label.Pos(), depth + 1
@@ -140,7 +153,7 @@ func findIn(node ast.Node, path []string, depth int) (token.Pos, int) {
 			return n.Label.Pos(), depth + 1
 		}
 		consider(n.Label.Pos(), depth+1)
-		consider(findIn(n.Value, path[1:], depth+1))
+		consider(findIn(n.Value, path[1:], depth+1, key))
 	case *ast.ListLit:
 		if len(path) == 0 {
 			return token.NoPos, -1
@@ -159,7 +172,7 @@ func findIn(node ast.Node, path []string, depth int) (token.Pos, int) {
 					return e.Pos(), depth + 1
 				}
 				consider(e.Pos(), depth+1)
-				consider(findIn(e, path[1:], depth+1))
+				consider(findIn(e, path[1:], depth+1, key))
 				break
 			}
 			k++

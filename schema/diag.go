@@ -19,7 +19,13 @@ type Diagnostic struct {
 	// "faults.jitter.networkDelay.latency".
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
+
+	empty bool // no scenario files at a path
 }
+
+// NoScenarios reports whether the diagnostic says that a path holds no
+// scenario files at all (vet --allow-empty accepts that).
+func (d Diagnostic) NoScenarios() bool { return d.empty }
 
 // String formats the diagnostic as file:line:col: path: message.
 func (d Diagnostic) String() string {

@@ -139,6 +139,7 @@ func expand(paths []string) ([]unit, Diagnostics) {
 			}
 			continue
 		}
+		before := len(units)
 		walkErr := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
 			if err != nil {
 				diags = append(diags, Diagnostic{File: q, Message: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))})
@@ -158,6 +159,14 @@ func expand(paths []string) ([]unit, Diagnostics) {
 		})
 		if walkErr != nil {
 			diags = append(diags, Diagnostic{File: p, Message: walkErr.Error()})
+		}
+		if len(units) == before {
+			where := "in this directory"
+			if recursive {
+				where = "in this directory or below it"
+			}
+			diags = append(diags, Diagnostic{File: p, empty: true,
+				Message: "no scenario files " + where + " (.cue, .yaml, .yml or .json): name a directory or file that holds scenarios"})
 		}
 	}
 	return units, diags
@@ -226,12 +235,20 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	}
 	root := moduleRoot(absDir)
 	var diags Diagnostics
+	if ds := cuePackageProblems(u); len(ds) > 0 {
+		return nil, ds
+	}
 	overlay := map[string]load.Source{}
 	if root == "" {
 		root = absDir
 		overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromString("module: \"faultline.local/scenarios@v0\"\nlanguage: version: \"v0.17.0\"\n")
-	} else if d := staleVendored(root); d != nil {
-		diags = append(diags, *d)
+	} else {
+		if d := staleVendored(root); d != nil {
+			diags = append(diags, *d)
+		}
+		if mod, ok := moduleWithoutSchemaDep(root); ok {
+			overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromBytes(mod)
+		}
 	}
 	vendorDir := filepath.Join(root, "cue.mod", "pkg", filepath.FromSlash(ImportPath))
 	entries, _ := fs.ReadDir(files, ".")
@@ -250,7 +267,7 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	}
 	inst := insts[0]
 	if inst.Err != nil {
-		return nil, append(diags, cueDiagnostics(inst.Err, posFinder{}, nil, "", displayDir(u))...)
+		return nil, append(diags, loadErrors(inst.Err, displayDir(u))...)
 	}
 	pf := posFinder{files: userFiles(inst)}
 	v := l.ctx.BuildInstance(inst)
@@ -289,7 +306,7 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 			// so that faultline checks it all the same.
 			sv = sv.Unify(def).FillPath(cue.MakePath(cue.Str("name")), name)
 		}
-		s, ds := l.finish(sv, spf, prefix, name)
+		s, ds := l.finish(sv, def, spf, prefix, name)
 		diags = append(diags, ds...)
 		if s != nil {
 			out = append(out, s)
@@ -358,25 +375,41 @@ func displayFile(pf posFinder, u unit) string {
 
 // loadData loads one YAML or JSON scenario file.
 func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
-	src, err := os.ReadFile(u.file)
-	if err != nil {
-		return nil, Diagnostics{{File: u.file, Message: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))}}
+	src, d := readSource(u.file)
+	if d != nil {
+		return nil, Diagnostics{*d}
+	}
+	if d := byteProblem(u.file, src); d != nil {
+		return nil, Diagnostics{*d}
 	}
 	var f *ast.File
 	if u.kind == unitJSON {
+		if len(bytes.TrimSpace(src)) == 0 {
+			return nil, Diagnostics{{File: u.file, Line: 1, Column: 1, Message: "empty file: a JSON scenario file holds one scenario as an object (name, version, target, load, ...)"}}
+		}
 		expr, err := cuejson.Extract(u.file, src)
 		if err != nil {
+			if d := jsonSyntax(u.file, src); d != nil {
+				return nil, Diagnostics{*d}
+			}
 			return nil, cueDiagnostics(err, posFinder{}, nil, "", u.file)
 		}
 		f = &ast.File{Filename: u.file, Decls: []ast.Decl{&ast.EmbedDecl{Expr: expr}}}
 	} else {
-		if len(bytes.TrimSpace(src)) == 0 {
-			return nil, Diagnostics{{File: u.file, Message: "empty file: a YAML scenario holds one scenario (name, version, target, load, ...)"}}
+		if d := yamlShape(u.file, src); d != nil {
+			return nil, Diagnostics{*d}
 		}
+		var err error
 		f, err = cueyaml.Extract(u.file, src)
 		if err != nil {
+			if d := yamlSyntax(u.file, src, err.Error()); d != nil {
+				return nil, Diagnostics{*d}
+			}
 			return nil, cueDiagnostics(err, posFinder{}, nil, "", u.file)
 		}
+	}
+	if ds := duplicateKeys(f); len(ds) > 0 {
+		return nil, ds
 	}
 	pf := posFinder{files: []*ast.File{f}}
 	v := l.ctx.BuildFile(f)
@@ -387,7 +420,7 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 		return nil, Diagnostics{{File: u.file, Line: 1, Column: 1, Message: fmt.Sprintf("a scenario file holds one scenario as a mapping (name, version, target, load, ...), not a %v", k)}}
 	}
 	name, _ := v.LookupPath(cue.MakePath(cue.Str("name"))).String()
-	s, ds := l.finish(v.Unify(l.embeddedDef()), pf, nil, name)
+	s, ds := l.finish(v.Unify(l.embeddedDef()), l.embeddedDef(), pf, nil, name)
 	if s == nil {
 		return nil, ds
 	}
@@ -396,13 +429,13 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 
 // finish validates one scenario value, decodes it and runs the checks the
 // schema cannot express.
-func (l *Loader) finish(v cue.Value, pf posFinder, prefix []string, name string) (*Loaded, Diagnostics) {
+func (l *Loader) finish(v, def cue.Value, pf posFinder, prefix []string, name string) (*Loaded, Diagnostics) {
 	file := ""
 	if pos, _ := pf.find(prefix); pos.IsValid() {
 		file = relPath(pos.Filename())
 	}
 	if err := v.Validate(cue.Concrete(true), cue.Hidden(true)); err != nil {
-		return nil, cueDiagnostics(err, pf, prefix, name, file, v)
+		return nil, cueDiagnostics(err, pf, prefix, name, file, v, def)
 	}
 	// Exporting to JSON and decoding that is several times faster than
 	// Value.Decode on large inputs.

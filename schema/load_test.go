@@ -32,9 +32,9 @@ func TestVetDiagnostics(t *testing.T) {
 		yamlCol  int
 		contains string
 	}{
-		{"wrong-type", "load.vus", 11, 14, 7, 8, `wrong type: got string "four", want int`},
+		{"wrong-type", "load.vus", 11, 14, 7, 8, `wrong type: got string "four", want an integer`},
 		{"out-of-range", "faults.stress.cpuStress.load", 23, 34, 20, 35, "invalid value 150"},
-		{"unknown-field", "faults.stress.cpuStress.lod", 23, 33, 20, 34, `unknown field "lod": did you mean "load"?`},
+		{"unknown-field", "faults.stress.cpuStress.lod", 23, 28, 20, 29, `unknown field "lod": did you mean "load"?`},
 		{"missing-required", "version", 6, 2, 1, 1, `missing required field "version"`},
 		{"bad-duration", "faults.jitter.networkDelay.latency", 18, 27, 16, 16, `invalid duration "500xs"`},
 		{"window", "faults.jitter.duration", 17, 14, 14, 15, "the fault window ends at 1m5s, after the load ends at 1m"},
@@ -160,7 +160,7 @@ func TestVetMoreRules(t *testing.T) {
 		{"cue no scenarios", map[string]string{"s.cue": "package x\nfoo: 1\n"},
 			[]string{"s.cue:1:1: no scenarios"}},
 		{"cue without schema import", map[string]string{"s.cue": "package x\nscenarios: s: {version: \"1.0.0\", target: url: \"http://127.0.0.1:1\", load: {executor: \"constant-vus\", vus: 1, duration: \"10s\", requests: [{path: \"/\"}]}, bogus: 1}\n"},
-			[]string{`s.cue:2:160: bogus: unknown field "bogus"`}},
+			[]string{`s.cue:2:153: bogus: unknown field "bogus"`}},
 		{"cue two scenarios, one file each", map[string]string{"a.cue": cueScenario("a", `"10s"`), "b.cue": cueScenario("b", `"ten"`)},
 			[]string{`b.cue:6:43: load.duration: invalid duration "ten"`}},
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ import (
 
 func newVetCmd() *cobra.Command {
 	var output string
+	var allowEmpty bool
 	cmd := &cobra.Command{
 		Use:   "vet PATH...",
 		Short: "Validate scenarios against the schema and faultline's deeper checks",
@@ -31,7 +33,13 @@ A CUE file declares scenarios under "scenarios" with the schema:
 
 A YAML or JSON file holds one scenario at its top level.
 
-Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
+vet also runs the checks compile makes when it emits Chaos Mesh objects and
+the k6 script (a fault needs pods to act on, whole percentages, ...), so what
+vet accepts compiles. A directory without scenario files is an error unless
+--allow-empty is given.
+
+Exit codes: 0 all scenarios valid, 3 a scenario is invalid (or none was
+found), 2 usage error.`,
 		Example: `  faultline vet scenarios/
   faultline vet ./...
   faultline vet -o json scenarios/checkout-jitter.yaml`,
@@ -45,6 +53,15 @@ Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
 			if err != nil {
 				return exitcode.With(exitcode.Aborted, err)
 			}
+			// What compile refuses, vet refuses too.
+			diags = append(diags, schema.CheckDeploy(loaded)...)
+			if allowEmpty {
+				diags = slices.DeleteFunc(diags, schema.Diagnostic.NoScenarios)
+			}
+			diags = diags.Sort()
+			loaded = slices.DeleteFunc(loaded, func(l *schema.Loaded) bool {
+				return slices.ContainsFunc(diags, func(d schema.Diagnostic) bool { return d.File == l.File && d.Scenario == l.Scenario.Name })
+			})
 			if output == "json" {
 				err = writeVetJSON(cmd.OutOrStdout(), loaded, diags)
 			} else {
@@ -60,6 +77,7 @@ Exit codes: 0 all scenarios valid, 3 a scenario is invalid, 2 usage error.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "accept a directory that holds no scenario files (exit 0 instead of 3)")
 	return cmd
 }
 
