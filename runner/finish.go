@@ -18,6 +18,12 @@ func (r *run) finish() {
 	if r.src != nil {
 		r.src.record(r)
 	}
+	if n, ok := r.b.(Noter); ok {
+		for _, note := range n.Notes() {
+			res.Warnings = append(res.Warnings, note)
+			r.logf("note: %s", note)
+		}
+	}
 	windows := r.tl.Windows()
 	var data map[string]phaseData
 	switch {

@@ -58,6 +58,13 @@ type EngineShaper interface {
 	EngineOptions() []load.Option
 }
 
+// Noter is a Backend with things to say about how it ran (the local
+// backend: stress could not be isolated from the load generator). Run adds
+// Notes to results.json's warnings and prints them as events.
+type Noter interface {
+	Notes() []string
+}
+
 // TimelineOwner is a Backend that can keep the faults' clock itself (the kubernetes backend
 // with --timing workflow: Chaos Mesh's Workflow engine starts and ends each fault). When the
 // Backend implements it and OwnsTimeline reports true, Run calls RunTimeline once the load has
