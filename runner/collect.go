@@ -96,11 +96,25 @@ func (c *Collector) Finalize(before time.Time) {
 // FinalizeAll folds everything: the run is over.
 func (c *Collector) FinalizeAll() { c.Finalize(time.Now().Add(24 * time.Hour)) }
 
+// slotWidth is a slot's width as a duration.
+const slotWidth = aggregate.SlotWidth * time.Millisecond
+
+// classify says where a group of requests started and ended: the phase and
+// faults at their start, and at their end.
+func (c *Collector) classify(k aggregate.Key) (start, end Classification) {
+	start = c.timeline.Classify(c.timeline.startPoint(time.UnixMilli(k.Start), slotWidth, k.Segment))
+	endSlot := k.End
+	if endSlot == 0 {
+		endSlot = k.Start
+	}
+	end = c.timeline.Classify(c.timeline.endPoint(time.UnixMilli(endSlot), slotWidth, k.EndSegment))
+	return start, end
+}
+
 func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
-	at := time.UnixMilli(k.Start)
-	cl := c.timeline.Classify(at)
+	cl, clEnd := c.classify(k)
 	switch {
-	case c.straddles(k, cl):
+	case straddles(cl, clEnd):
 		c.transition.Merge(a)
 	case cl.Grace:
 		c.grace.Merge(a)
@@ -116,11 +130,9 @@ func (c *Collector) fold(k aggregate.Key, a *aggregate.Agg, series bool) {
 	// those in flight when it began (started before, ended after): a kill
 	// that fails the requests in flight did something.
 	faults := cl.Faults
-	if k.End != 0 {
-		for _, f := range c.timeline.Classify(time.UnixMilli(k.End + aggregate.SlotWidth - 1)).Faults {
-			if !slices.Contains(faults, f) {
-				faults = append(slices.Clip(faults), f)
-			}
+	for _, f := range clEnd.Faults {
+		if !slices.Contains(faults, f) {
+			faults = append(slices.Clip(faults), f)
 		}
 	}
 	for _, f := range faults {
@@ -166,8 +178,8 @@ func (c *Collector) toSeries(k aggregate.Key, a *aggregate.Agg) {
 
 // straddles reports requests that started in steady and ended after the
 // first fault was injected.
-func (c *Collector) straddles(k aggregate.Key, cl Classification) bool {
-	return cl.Phase == plan.Steady && k.End != 0 && c.timeline.Classify(time.UnixMilli(k.End+aggregate.SlotWidth-1)).Phase != plan.Steady
+func straddles(start, end Classification) bool {
+	return start.Phase == plan.Steady && end.Phase != plan.Steady
 }
 
 func (c *Collector) point(sec int64, a *aggregate.Agg, ended *[2]int64) results.Point {
@@ -231,8 +243,8 @@ func (c *Collector) SoFar(phase string) *aggregate.Agg {
 	a := aggregate.New()
 	a.Merge(c.phases[phase])
 	for k, s := range c.open {
-		cl := c.timeline.Classify(time.UnixMilli(k.Start))
-		if cl.Phase == phase && !cl.Grace && !c.straddles(k, cl) {
+		cl, clEnd := c.classify(k)
+		if cl.Phase == phase && !cl.Grace && !straddles(cl, clEnd) {
 			a.Merge(s)
 		}
 	}

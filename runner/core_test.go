@@ -91,7 +91,7 @@ func TestSinkToCollector(t *testing.T) {
 	tl.Recovered("b", at(30), nil)
 
 	c := NewCollector(tl)
-	s := newSink()
+	s := newSink(tl)
 	send := func(sec float64, n int, ms float64, failed int, vu int) {
 		for i := range n {
 			start := at(sec)
@@ -162,7 +162,7 @@ func TestSoFar(t *testing.T) {
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	tl.Injected(p.Faults[0], at(10))
 	c := NewCollector(tl)
-	s := newSink()
+	s := newSink(tl)
 	for i := range 30 {
 		s.Add(i, &load.Sample{Start: at(2), End: at(2.01)})
 		s.Add(i, &load.Sample{Start: at(11), End: at(11.5), Failed: i%2 == 0})
@@ -286,5 +286,50 @@ func TestRecoveryTime(t *testing.T) {
 	}
 	if _, ok := recoveryTime(series[:3], 30, steady); ok {
 		t.Error("recovered without three good seconds")
+	}
+}
+
+// TestSegmentsSplitSlots: requests in the 100ms slot that holds an
+// injection are placed by which side of it they started on — the runner
+// marks each event before asking the backend — not all in the phase of the
+// slot's start.
+func TestSegmentsSplitSlots(t *testing.T) {
+	p := testPlan(t)
+	tl := NewTimeline(p)
+	t0 := time.UnixMilli(aggregate.SlotOf(time.Now().UnixMilli()))
+	tl.SetLoadStart(t0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	c := NewCollector(tl)
+	s := newSink(tl)
+	s.origin.Store(t0.UnixMilli())
+	// 10 requests at 10.010s, before the injection at 10.040s (same slot).
+	for i := range 10 {
+		s.Add(i, &load.Sample{Start: at(10.010), End: at(10.012)})
+	}
+	m := tl.Mark(at(10.040))
+	tl.Injected(p.Faults[0], at(10.0401))
+	tl.Settle(m, at(10.0401))
+	// 20 requests after it, in the same slot: they failed.
+	for i := range 20 {
+		s.Add(i, &load.Sample{Start: at(10.050), End: at(10.060), Failed: true})
+	}
+	// 5 in flight across the injection: started before, ended after.
+	for i := range 5 {
+		s.Add(i, &load.Sample{Start: at(10.020), End: at(10.070), Failed: true})
+	}
+	s.flush(c)
+	c.FinalizeAll()
+	snap := c.Snapshot()
+	if st := snap.Phases[plan.Steady]; st == nil || st.Requests != 10 || st.Failed != 0 {
+		t.Errorf("steady: %+v, want the 10 requests before the injection, none failed", st)
+	}
+	if f := snap.Phases[plan.FaultPhase]; f == nil || f.Requests != 20 || f.Failed != 20 {
+		t.Errorf("fault: %+v, want the 20 requests after it", f)
+	}
+	if c.Transition() != 5 {
+		t.Errorf("%d requests straddle the injection, want 5", c.Transition())
+	}
+	if a := snap.PerFault["a"]; a == nil || a.Requests != 25 || a.Failed != 25 {
+		t.Errorf("fault a's evidence: %+v, want the 20 after it and the 5 in flight", a)
 	}
 }

@@ -126,7 +126,9 @@ func (r *run) drive(ctx, parent context.Context, start time.Time) {
 }
 
 func (r *run) inject(ctx context.Context, start time.Time, f plan.Fault) bool {
+	m := r.tl.Mark(time.Now())
 	at, err := r.b.Inject(ctx, f)
+	r.tl.Settle(m, at)
 	if err != nil {
 		r.infra(fmt.Sprintf("injecting %s: %v", f.Name, err))
 		return false
@@ -140,7 +142,9 @@ func (r *run) inject(ctx context.Context, start time.Time, f plan.Fault) bool {
 }
 
 func (r *run) recover(ctx context.Context, start time.Time, f plan.Fault, last bool) bool {
+	m := r.tl.Mark(time.Now())
 	at, err := r.b.Recover(ctx, f)
+	r.tl.Settle(m, at)
 	r.tl.Recovered(f.Name, at, err)
 	if err != nil {
 		r.infra(fmt.Sprintf("recovering %s: %v", f.Name, err))

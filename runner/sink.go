@@ -20,6 +20,7 @@ const FlushInterval = 250 * time.Millisecond
 // slot it started in (and, when later, the slot it ended in) in its VU's
 // shard; flush moves the shards' slots into the collector.
 type sink struct {
+	tl *Timeline
 	// origin is the load's start in Unix milliseconds: slots tile the
 	// run's seconds from it. Set before the first sample.
 	origin atomic.Int64
@@ -31,8 +32,8 @@ type shard struct {
 	pending map[aggregate.Key]*aggregate.Agg
 }
 
-func newSink() *sink {
-	s := &sink{}
+func newSink(tl *Timeline) *sink {
+	s := &sink{tl: tl}
 	for i := range s.shards {
 		s.shards[i].pending = map[aggregate.Key]*aggregate.Agg{}
 	}
@@ -46,6 +47,7 @@ func (s *sink) Add(vu int, smp *load.Sample) {
 	if e := aggregate.SlotFrom(o, smp.End.UnixMilli()); e != k.Start {
 		k.End = e
 	}
+	k.Segment, k.EndSegment = s.tl.Segment(smp.Start), s.tl.Segment(smp.End)
 	ms := float64(smp.End.Sub(smp.Start)) / float64(time.Millisecond)
 	sh := &s.shards[uint(vu)%sinkShards]
 	sh.mu.Lock()

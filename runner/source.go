@@ -43,7 +43,7 @@ func (r *run) newSource(loadURL string) (loadSource, error) {
 		return nil, fmt.Errorf("compiling the load: %w", err)
 	}
 	r.col = NewCollector(r.tl)
-	s := &engineSource{sink: newSink(), col: r.col, ended: make(chan struct{}), gs: k6opts.Dur(compiled.Scenario.GracefulStop)}
+	s := &engineSource{sink: newSink(r.tl), col: r.col, ended: make(chan struct{}), gs: k6opts.Dur(compiled.Scenario.GracefulStop)}
 	opts := []load.Option{load.WithSink(s.sink), load.WithBaseURL(loadURL)}
 	if es, ok := r.b.(EngineShaper); ok {
 		opts = append(opts, es.EngineOptions()...)

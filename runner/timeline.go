@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
@@ -16,6 +18,93 @@ type Timeline struct {
 	plan      *plan.Plan
 	loadStart time.Time
 	windows   map[string]*results.Window
+	// marks are the instants the runner was about to inject or recover a
+	// fault, and the instant the backend then reported: they split the
+	// run into segments that samples are keyed by. marked is their
+	// instants, for lock-free lookups by the load's sink.
+	marks  []mark
+	marked atomic.Pointer[[]time.Time]
+}
+
+type mark struct{ at, actual time.Time }
+
+// Mark records that a fault event starts now, before the backend is asked:
+// requests from now on are in a new segment. It returns the mark's index
+// for Settle.
+func (t *Timeline) Mark(at time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.marks = append(t.marks, mark{at: at})
+	times := make([]time.Time, len(t.marks))
+	for i, m := range t.marks {
+		times[i] = m.at
+	}
+	t.marked.Store(&times)
+	return len(t.marks) - 1
+}
+
+// Settle records the instant the backend reported for mark i.
+func (t *Timeline) Settle(i int, actual time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i >= 0 && i < len(t.marks) {
+		t.marks[i].actual = actual
+	}
+}
+
+// Segment is the number of marks at or before at.
+func (t *Timeline) Segment(at time.Time) int32 {
+	p := t.marked.Load()
+	if p == nil {
+		return 0
+	}
+	n, _ := slices.BinarySearchFunc(*p, at, func(m, at time.Time) int {
+		if m.After(at) {
+			return 1
+		}
+		return -1
+	})
+	return int32(n)
+}
+
+// startPoint is the instant that stands for the requests of segment seg
+// that started in the slot [slot, slot+width): the slot's start, or, when
+// the segment began inside the slot, the event's actual instant (clipped to
+// the slot: an event that took effect later, as on a cluster, leaves them
+// before it).
+func (t *Timeline) startPoint(slot time.Time, width time.Duration, seg int32) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seg == 0 || int(seg) > len(t.marks) {
+		return slot
+	}
+	m := t.marks[seg-1]
+	if m.at.Before(slot) {
+		return slot
+	}
+	at := m.actual
+	if at.IsZero() || at.Before(m.at) {
+		at = m.at
+	}
+	if last := slot.Add(width - time.Nanosecond); at.After(last) {
+		at = last
+	}
+	return at
+}
+
+// endPoint is the latest instant the requests of segment seg that ended
+// in the slot [slot, slot+width) can have ended at: the slot's end, or
+// just before the next mark when it falls inside the slot.
+func (t *Timeline) endPoint(slot time.Time, width time.Duration, seg int32) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	end := slot.Add(width - time.Nanosecond)
+	if int(seg) < len(t.marks) {
+		if next := t.marks[seg].at; !next.Before(slot) && next.Before(end) {
+			end = next.Add(-time.Nanosecond)
+		}
+	}
+	return end
 }
 
 // NewTimeline starts a timeline for a plan.

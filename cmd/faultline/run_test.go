@@ -397,4 +397,9 @@ slos:
 	if r.TransitionRequests < 5 {
 		t.Errorf("%d requests straddle the kill's start, want the ones in flight (~12)", r.TransitionRequests)
 	}
+	// Nothing failed before the kill: the failures of the slot that holds
+	// it are placed after it, not in steady.
+	if r.Phases[0].Name != "steady" || r.Phases[0].Failed != 0 {
+		t.Errorf("steady: %d of %d requests failed, want none", r.Phases[0].Failed, r.Phases[0].Requests)
+	}
 }

@@ -116,8 +116,13 @@ func (a *Agg) ChecksRate() float64 {
 }
 
 // Key identifies a group of requests: the slot they started in and, when
-// different, the slot they ended in.
-type Key struct{ Start, End int64 }
+// different, the slot they ended in; and the timeline segments (the
+// number of fault events marked before) their start and end fell in, so
+// that a slot holding an injection is split at it.
+type Key struct {
+	Start, End          int64
+	Segment, EndSegment int32
+}
 
 // SlotFrom returns the slot a Unix millisecond time falls in on a grid of
 // SlotWidth that starts at origin (the load's start), so that slots tile
