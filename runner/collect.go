@@ -13,10 +13,12 @@ import (
 )
 
 // FinalizeLag is how long a slot stays open for late samples: a request is
-// counted in the slot of its START, and it may take up to k6's request
+// counted in the slot of its START, and it may take up to the request
 // timeout (60s) to finish. Older slots are folded into the phase aggregates
-// and dropped, so memory stays flat whatever the run length.
-const FinalizeLag = 65 * time.Second
+// and dropped, so memory stays flat whatever the run length, from the
+// lag on. A request slower than the lag still counts in its phase and its
+// faults' evidence (LateRequests); only the per-second series misses it.
+const FinalizeLag = 15 * time.Second
 
 // Collector folds request aggregates, keyed by the slot each request
 // started in (and ended in, when later), into phases by the actual fault
