@@ -1,22 +1,18 @@
 package inject
 
-// Benchmarks: the injector's pass-through against direct (and toxiproxy),
-// side by side in one run, and the accuracy of an injected delay.
+// Benchmarks, each side by side in one run: the in-process path (Dial and
+// Middleware, no fault) against direct and against toxiproxy, and the
+// accuracy of an injected 50 ms delay, in-process and with toxiproxy.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./runner/local/inject/
 //
-// BenchmarkWrk needs wrk on PATH (apt-get install -y wrk); it is skipped
-// otherwise. Figures are noisy on a shared 2-core machine: compare the
-// ratios, which are measured in the same run.
+// Figures are noisy on a shared 2-core machine: compare the ratios and
+// offsets, which are measured in the same run.
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +37,8 @@ func trivialTarget(b testing.TB) string {
 	return ln.Addr().String()
 }
 
-// startToxiproxy runs toxiproxy as a library, with no toxic.
+// startToxiproxy runs toxiproxy (github.com/Shopify/toxiproxy/v2) as a
+// library, with no toxic.
 func startToxiproxy(b testing.TB, upstream string) *toxiproxy.Proxy {
 	b.Helper()
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
@@ -53,21 +50,38 @@ func startToxiproxy(b testing.TB, upstream string) *toxiproxy.Proxy {
 	return px
 }
 
-// throughput sends workers×perWorker GETs over keep-alive connections, one
-// goroutine per worker, and returns requests per second.
-func throughput(b testing.TB, addr string, workers, perWorker int) float64 {
+// path is one way to reach the target: a client and the address it uses.
+type path struct {
+	name string
+	c    *http.Client
+	addr string
+}
+
+// benchClient is a keep-alive client for workers goroutines; with f, it is
+// the in-process path (faultClient's transport, sized for the workers).
+func benchClient(b testing.TB, f *Faults, workers int) *http.Client {
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	url := "http://" + addr + "/"
+	b.Cleanup(tr.CloseIdleConnections)
+	if f == nil {
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	tr.DialContext = f.Dial((&net.Dialer{Timeout: 5 * time.Second}).DialContext)
+	return &http.Client{Transport: f.Middleware().Wrap(tr), Timeout: 10 * time.Second}
+}
+
+// throughput sends workers×perWorker GETs, one goroutine per worker, and
+// returns requests per second.
+func throughput(b testing.TB, p path, workers, perWorker int) float64 {
+	b.Helper()
+	url := "http://" + p.addr + "/"
 	var wg sync.WaitGroup
 	var errs sync.Map
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
 			for range perWorker {
-				resp, err := c.Get(url)
+				resp, err := p.c.Get(url)
 				if err != nil {
 					errs.Store(w, err)
 					return
@@ -79,34 +93,37 @@ func throughput(b testing.TB, addr string, workers, perWorker int) float64 {
 	}
 	wg.Wait()
 	took := time.Since(start)
-	errs.Range(func(_, v any) bool { b.Fatalf("GET %s: %v", url, v); return false })
+	errs.Range(func(_, v any) bool { b.Fatalf("%s: GET %s: %v", p.name, url, v); return false })
 	return float64(workers*perWorker) / took.Seconds()
 }
 
 // BenchmarkPassThrough measures req/s of an HTTP/1.1 keep-alive Go client
-// (32 goroutines) against a trivial Go server: direct, through this
-// injector with no fault, and through toxiproxy with no toxic, interleaved
-// over 3 rounds in one run.
+// (32 goroutines) against a trivial Go server: direct, in-process through
+// Dial and Middleware with no fault (the local backend's path), and through
+// toxiproxy with no toxic, interleaved over 3 rounds in one run.
 func BenchmarkPassThrough(b *testing.B) {
-	target := trivialTarget(b)
-	p := startProxy(b, target)
-	tp := startToxiproxy(b, target)
 	const workers, perWorker, rounds = 32, 500, 3
-	paths := []struct{ name, addr string }{{"direct", target}, {"inject", p.Addr()}, {"toxiproxy", tp.Listen}}
+	target := trivialTarget(b)
+	tp := startToxiproxy(b, target)
+	paths := []path{
+		{"direct", benchClient(b, nil, workers), target},
+		{"inject", benchClient(b, NewFaults(), workers), target},
+		{"toxiproxy", benchClient(b, nil, workers), tp.Listen},
+	}
 	total := map[string]float64{}
 	for range b.N {
-		for _, pt := range paths { // warm up connections
-			throughput(b, pt.addr, workers, 20)
+		for _, p := range paths { // warm up connections
+			throughput(b, p, workers, 20)
 		}
 		for range rounds {
-			for _, pt := range paths {
-				total[pt.name] += throughput(b, pt.addr, workers, perWorker)
+			for _, p := range paths {
+				total[p.name] += throughput(b, p, workers, perWorker)
 			}
 		}
 	}
 	n := float64(b.N * rounds)
-	for _, pt := range paths {
-		b.ReportMetric(total[pt.name]/n, pt.name+"_req/s")
+	for _, p := range paths {
+		b.ReportMetric(total[p.name]/n, p.name+"_req/s")
 	}
 	b.ReportMetric(total["inject"]/total["direct"], "inject/direct")
 	b.ReportMetric(total["toxiproxy"]/total["direct"], "toxiproxy/direct")
@@ -114,67 +131,33 @@ func BenchmarkPassThrough(b *testing.B) {
 
 // BenchmarkDelayAccuracy measures what a configured 50 ms response delay
 // adds to sequential request/response round trips: p50 and p99 minus
-// (50 ms + the direct p50), for this injector and for toxiproxy's latency
-// toxic on the same target.
+// (50 ms + the direct p50), in-process (a networkDelay through Dial) and
+// for toxiproxy's latency toxic on the same target, in one run.
 func BenchmarkDelayAccuracy(b *testing.B) {
 	const latency, n = 50 * time.Millisecond, 200
 	target := trivialTarget(b)
-	c := newClient(b, true)
-	direct := percentile(latencies(b, c, "http://"+target, n), 0.5)
+	direct := percentile(latencies(b, benchClient(b, nil, 1), "http://"+target, n), 0.5)
 
-	p := startProxy(b, target)
-	mustSet(b, p, "d", delayFault(latency, 0, 0, ""))
+	f := NewFaults()
+	mustSet(b, f, "d", delayFault(latency, 0, 0, ""))
 	tp := startToxiproxy(b, target)
 	if _, err := tp.Toxics.AddToxicJson(strings.NewReader(
 		`{"name":"lat","type":"latency","stream":"downstream","attributes":{"latency":50}}`)); err != nil {
 		b.Fatal(err)
 	}
+	paths := []path{
+		{"inject", benchClient(b, f, 1), target},
+		{"toxiproxy", benchClient(b, nil, 1), tp.Listen},
+	}
 	for range b.N {
-		for _, pt := range []struct{ name, addr string }{{"inject", p.Addr()}, {"toxiproxy", tp.Listen}} {
-			ds := latencies(b, c, "http://"+pt.addr, n)
+		for _, p := range paths {
+			ds := latencies(b, p.c, "http://"+p.addr, n)
 			off := func(q float64) float64 {
 				return float64(percentile(ds, q)-latency-direct) / float64(time.Millisecond)
 			}
-			b.ReportMetric(off(0.5), pt.name+"_p50-configured_ms")
-			b.ReportMetric(off(0.99), pt.name+"_p99-configured_ms")
+			b.ReportMetric(off(0.5), p.name+"_p50-configured_ms")
+			b.ReportMetric(off(0.99), p.name+"_p99-configured_ms")
 		}
 	}
 	b.ReportMetric(float64(direct)/float64(time.Microsecond), "direct_p50_µs")
-}
-
-var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-
-// BenchmarkWrk runs wrk (2 threads, 32 connections, 5 s) against the
-// trivial target directly, through this injector and through toxiproxy.
-func BenchmarkWrk(b *testing.B) {
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		b.Skip("wrk not installed")
-	}
-	target := trivialTarget(b)
-	p := startProxy(b, target)
-	tp := startToxiproxy(b, target)
-	rate := map[string]float64{}
-	for range b.N {
-		for _, pt := range []struct{ name, addr string }{{"direct", target}, {"inject", p.Addr()}, {"toxiproxy", tp.Listen}} {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			out, err := exec.CommandContext(ctx, wrk, "-t2", "-c32", "-d5s", "http://"+pt.addr+"/").CombinedOutput()
-			cancel()
-			if err != nil {
-				b.Fatalf("wrk %s: %v\n%s", pt.name, err, out)
-			}
-			m := wrkRate.FindSubmatch(out)
-			if m == nil {
-				b.Fatalf("wrk %s: no Requests/sec in\n%s", pt.name, out)
-			}
-			r, _ := strconv.ParseFloat(string(m[1]), 64)
-			rate[pt.name] += r
-			b.Logf("wrk -t2 -c32 -d5s, %s: %.0f req/s", pt.name, r)
-		}
-	}
-	for _, k := range []string{"direct", "inject", "toxiproxy"} {
-		b.ReportMetric(rate[k]/float64(b.N), "wrk_"+k+"_req/s")
-	}
-	b.ReportMetric(rate["inject"]/rate["direct"], "inject/direct")
-	b.ReportMetric(rate["toxiproxy"]/rate["direct"], "toxiproxy/direct")
 }

@@ -14,25 +14,19 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Dial returns a dialer that applies the network faults to every connection
 // it makes with next, on the caller's side: no proxy, no second connection.
-// The semantics are the proxy's (see the package doc), with the
-// directions named from the target's side: what the caller writes is
-// "from" (the target receives it), what it reads is "to".
+// What the caller writes is "from" (the target receives it), what it reads
+// is "to"; the package doc says what each fault does.
 //
 //   - While no fault acts on a direction, Read and Write go straight to
-//     the connection: an atomic load and two length checks are all the
-//     wrapper adds.
-//   - A write is cut into chunks of at most 32 KiB, each scheduled as the
-//     proxy schedules a chunk arriving now (delay, loss stall, bandwidth),
-//     and written when its time comes, in order.
-//   - A read returns a chunk once its time comes: arrival + delay (+ loss
-//     stall, bandwidth). The arrival is when the read returned it; a
-//     chunk that was already waiting in the socket (FIONREAD) while the
-//     previous one was held is taken to have arrived with that one (it did
-//     so at the latest), as a delay line releases a burst together. A read
-//     that was waiting when a fault started applies it to what it brings.
+//     the connection.
+//   - Write schedules each chunk (at most 32 KiB) as arriving now and
+//     queues it on the connection's write delay line (writeline.go), whose
+//     goroutine sends it when its time comes, in order.
+//   - Read returns a chunk once its time comes: arrival + delay (+ loss
+//     stall, bandwidth). A read that was waiting when a fault started
+//     applies it to what it brings.
 //   - networkPartition: new connections fail at once with a connection
-//     reset; on existing ones the cut direction stalls (nothing is written
-//     or read) until the partition ends.
+//     reset; on existing ones the cut direction stalls.
 //   - Clear releases at once whatever a fault holds or delays.
 //
 // Deadlines set on the connection bound every wait; Close ends them.
@@ -45,18 +39,21 @@ func (f *Faults) Dial(next DialFunc) DialFunc {
 		if err != nil {
 			return nil, err
 		}
-		return &faultConn{Conn: c, f: f, closed: make(chan struct{})}, nil
+		return &faultConn{Conn: c, f: f, closed: make(chan struct{}), w: writeLine{space: make(chan struct{}, 1)}}, nil
 	}
 }
 
 // faultConn is a connection with the faults applied on the caller's side.
-// As with any net.Conn, one goroutine reads and one writes at a time.
+// As with any net.Conn, one goroutine reads and one writes at a time; the
+// write delay line's goroutine writes only while Write has queued chunks.
 type faultConn struct {
 	net.Conn
 	f         *Faults
 	rd, wd    deadline
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	w writeLine // the delay line of writes (writeline.go)
 
 	lastArrival time.Time // of the last chunk read while a fault acted
 	held        bool      // the last chunk read was held back
@@ -107,37 +104,6 @@ func (c *faultConn) SetWriteDeadline(t time.Time) error {
 func (c *faultConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return c.Conn.Close()
-}
-
-func (c *faultConn) Write(b []byte) (int, error) {
-	fs := c.f.load()
-	if !fs.active(dirFrom) {
-		return c.Conn.Write(b)
-	}
-	arrival := time.Now()
-	written := 0
-	for written < len(b) {
-		fs = c.f.load()
-		if fs.partition[dirFrom] {
-			if err := c.wait(fs, &c.wd, nil); err != nil {
-				return written, err
-			}
-			continue
-		}
-		n := min(chunkSize, len(b)-written)
-		if len(fs.net[dirFrom]) > 0 {
-			release, hold, by := schedule(fs, dirFrom, n, arrival)
-			if err := c.until(fs, &c.wd, release, hold, by); err != nil {
-				return written, err
-			}
-		}
-		m, err := c.Conn.Write(b[written : written+n])
-		written += m
-		if err != nil {
-			return written, err
-		}
-	}
-	return written, nil
 }
 
 func (c *faultConn) Read(b []byte) (int, error) {
@@ -229,6 +195,11 @@ func (c *faultConn) until(fs *faultSet, d *deadline, release time.Time, hold boo
 // deadline passes (os.ErrDeadlineExceeded, as the connection would say) or
 // the connection is closed (net.ErrClosed).
 func (c *faultConn) wait(fs *faultSet, d *deadline, timer <-chan time.Time) error {
+	return c.waitFor(fs, d, timer, nil)
+}
+
+// waitFor is wait that also returns (nil) when space fires.
+func (c *faultConn) waitFor(fs *faultSet, d *deadline, timer <-chan time.Time, space <-chan struct{}) error {
 	for {
 		dl, changed := d.watch()
 		var expire *time.Timer
@@ -245,6 +216,7 @@ func (c *faultConn) wait(fs *faultSet, d *deadline, timer <-chan time.Time) erro
 		again := false
 		select {
 		case <-timer:
+		case <-space:
 		case <-fs.changed:
 		case <-c.closed:
 			err = net.ErrClosed

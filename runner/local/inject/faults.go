@@ -17,9 +17,9 @@ import (
 )
 
 // ErrUnsupported is wrapped by Set for a fault the local injector cannot
-// apply: a kind a proxy cannot produce (cpuStress, ioLatency, podKill, ...)
-// or a network fault limited to a peer (the proxy sees only the traffic
-// between the load and the target).
+// apply: a kind that does not act on the load's connections or requests
+// (cpuStress, ioLatency, podKill, ...) or a network fault limited to a peer
+// (the injector sees only the load's own traffic with the target).
 var ErrUnsupported = errors.New("not supported by the local injector")
 
 // RetransmitTimeout is the stall a lost chunk costs: Linux's minimum TCP
@@ -37,7 +37,7 @@ const (
 	maxRetransmits = 6
 )
 
-// direction is the way data flows through the proxy, named from the
+// direction is the way data flows on a connection, named from the
 // target's side as Chaos Mesh names it.
 type direction int
 
@@ -56,7 +56,7 @@ func (d direction) String() string {
 	return "from"
 }
 
-// directions maps a schema direction to the proxy directions it covers.
+// directions maps a schema direction to the directions it covers.
 func directions(s, def string) ([]direction, error) {
 	if s == "" {
 		s = def
@@ -200,8 +200,8 @@ func (f *fault) kill() {
 	}
 }
 
-// faultSet is an immutable snapshot of the active faults. The proxy swaps
-// it atomically; changed is closed when it is replaced.
+// faultSet is an immutable snapshot of the active faults. Faults swaps it
+// atomically; changed is closed when it is replaced.
 type faultSet struct {
 	byName    map[string]*fault
 	net       [2][]*netFault // per direction: delays, then losses, then bandwidth
@@ -263,7 +263,7 @@ func (s *faultSet) active(d direction) bool { return len(s.net[d]) > 0 || s.part
 // partitioned reports whether new connections are refused.
 func (s *faultSet) partitioned() bool { return s.partition[dirTo] || s.partition[dirFrom] }
 
-// compile checks a schema fault and builds what the proxy runs.
+// compile checks a schema fault and builds what the injector runs.
 func compile(name string, sf schema.Fault) (*fault, error) {
 	if name == "" {
 		return nil, errors.New("fault name is empty")
@@ -271,7 +271,7 @@ func compile(name string, sf schema.Fault) (*fault, error) {
 	kind := sf.Kind()
 	peer := func(p *schema.NetworkPeer) error {
 		if p != nil {
-			return fmt.Errorf("fault %q: %s.peer: %w: the proxy only sees traffic between the load and the target", name, kind, ErrUnsupported)
+			return fmt.Errorf("fault %q: %s.peer: %w: the local injector only sees the load's own traffic with the target", name, kind, ErrUnsupported)
 		}
 		return nil
 	}

@@ -11,8 +11,6 @@ import (
 	"time"
 )
 
-type respFaultsKey struct{}
-
 // ErrAborted is the error a request gets when an httpFault aborts it (the
 // connection is closed without a response).
 var ErrAborted = errors.New("inject: connection closed by an httpFault (abort)")
@@ -102,33 +100,6 @@ func (f *Faults) onResponse(resp *http.Response, hs []*httpFault) error {
 	return nil
 }
 
-// serveHTTP is the proxy's HTTP path: request-side faults here, response-side
-// ones in modifyResponse.
-func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	p.httpReqs.Add(1)
-	fs := p.load()
-	if len(fs.http) == 0 {
-		// No HTTP fault any more: send the client back to the fast path.
-		w.Header().Set("Connection", "close")
-	}
-	onResponse, err := p.onRequest(fs, r)
-	if err != nil {
-		if errors.Is(err, ErrAborted) {
-			panic(http.ErrAbortHandler) // close the connection, no response
-		}
-		return
-	}
-	if len(onResponse) > 0 {
-		r = r.WithContext(context.WithValue(r.Context(), respFaultsKey{}, onResponse))
-	}
-	p.rp.ServeHTTP(w, r)
-}
-
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	hs, _ := resp.Request.Context().Value(respFaultsKey{}).([]*httpFault)
-	return p.onResponse(resp, hs)
-}
-
 // sleepWhile waits d, or less if ctx ends (false) or the fault whose live
 // flag this is is cleared (true: go on without the rest of the delay).
 func (f *Faults) sleepWhile(ctx context.Context, d time.Duration, live *atomic.Bool) bool {
@@ -151,10 +122,10 @@ func (f *Faults) sleepWhile(ctx context.Context, d time.Duration, live *atomic.B
 	}
 }
 
-// Middleware returns the HTTP faults as a load-engine middleware: while an
-// httpFault is active, the engine sends its requests through RoundTripper
-// wrappers that apply it, as the proxy's HTTP path does; otherwise the
-// engine's own fast path runs untouched.
+// Middleware returns the HTTP faults as a load-engine middleware (the
+// shape of load.Middleware): while an httpFault is active, the engine sends
+// its requests through the RoundTripper Wrap returns, which applies it;
+// otherwise the engine's own fast path runs untouched.
 func (f *Faults) Middleware() *Middleware { return &Middleware{f: f} }
 
 // Middleware applies the active httpFaults to the requests of an

@@ -1,19 +1,19 @@
 package inject
 
 import (
-	"faultline.dev/faultline/schema"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"faultline.dev/faultline/schema"
 )
 
 // Faults is a set of active faults that the runner switches on and off at
-// run time. The proxy applies it to the connections it forwards; Dial and
-// Middleware apply it to the load engine's own connections and requests, so
-// that an in-process load needs no second hop. The set is immutable
-// snapshots swapped atomically: reading it costs an atomic load, nothing
-// more, while no fault is active.
+// run time. Dial and Middleware apply it to the load engine's own
+// connections and requests. The set is immutable snapshots swapped
+// atomically: reading it costs an atomic load, nothing more, while no fault
+// is active.
 type Faults struct {
 	cur     atomic.Pointer[faultSet]
 	mu      sync.Mutex // serialises Set/Clear
