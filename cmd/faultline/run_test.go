@@ -126,6 +126,11 @@ func TestRunVerdicts(t *testing.T) {
 					t.Errorf("phase %s has no requests", p.Name)
 				}
 			}
+			// The demo target serves /debug/pprof: the goroutine profiles of
+			// the end of steady and of the run are diffed.
+			if g := r.Goroutines; g == nil || g.From != "fault-start" || g.To != "after-load" || g.Total[0] == 0 || g.Total[1] == 0 {
+				t.Errorf("goroutine diff %+v", g)
+			}
 		})
 	}
 }
