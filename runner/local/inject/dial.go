@@ -57,6 +57,7 @@ type faultConn struct {
 
 	lastArrival time.Time // of the last chunk read while a fault acted
 	held        bool      // the last chunk read was held back
+	waited      bool      // bytes were waiting in the socket when it was released
 }
 
 // deadline is a read or write deadline the wrapper's own waits obey.
@@ -115,11 +116,11 @@ func (c *faultConn) Read(b []byte) (int, error) {
 		}
 		fs = c.f.load()
 	}
-	// A chunk already waiting in the socket while the previous one was held
-	// arrived during that hold: at the latest, with it.
-	early := false
+	// A chunk that was already waiting in the socket when the previous one
+	// was released arrived during that hold: at the latest, with it.
+	early := c.held && c.waited
+	c.waited = false
 	if len(fs.net[dirTo]) > 0 {
-		early = c.held && waiting(c.Conn)
 		if len(b) > chunkSize {
 			b = b[:chunkSize]
 		}
@@ -154,6 +155,9 @@ func (c *faultConn) Read(b []byte) (int, error) {
 	if werr := c.until(now, &c.rd, release, hold, by); werr != nil {
 		return 0, werr
 	}
+	// Checked now, before the caller can send anything new: what waits
+	// in the socket came while this chunk was held.
+	c.waited = waiting(c.Conn)
 	return n, err
 }
 
