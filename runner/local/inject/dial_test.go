@@ -638,3 +638,32 @@ func TestCloseEndsAWait(t *testing.T) {
 		}
 	}
 }
+
+// TestDialDelayReadAfterWrite: a client that writes its request and reads
+// the answer only later (the load engine does, on one connection) gets the
+// delay on every response — a response already waiting when the read
+// begins arrived after the previous one was released, not during its hold.
+func TestDialDelayReadAfterWrite(t *testing.T) {
+	addr := echoServer(t)
+	f := NewFaults()
+	mustSet(t, f, "d", delayFault(50*time.Millisecond, 0, 0, "to"))
+	conn, err := f.Dial((&net.Dialer{}).DialContext)(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 16)
+	for i := range 5 {
+		start := time.Now()
+		if _, err := conn.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // the echo is back in the socket
+		if _, err := io.ReadFull(conn, buf[:4]); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < 50*time.Millisecond {
+			t.Errorf("round trip %d took %v, want at least the 50ms delay", i, took)
+		}
+	}
+}
