@@ -10,6 +10,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"faultline.dev/faultline/internal/suggest"
 )
 
 // Options are k6's options as a script exports them: every option k6 reads
@@ -143,7 +145,7 @@ func unknownOption(key string) string {
 	}
 	msg := fmt.Sprintf("unknown k6 option %q", key)
 	names := slices.Concat(sortedKeys(optionDecoders), []string{"scenarios", "thresholds"})
-	if s := closest(key, names); s != "" {
+	if s := suggest.Closest(key, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return msg

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"faultline.dev/faultline/internal/suggest"
 )
 
 // scenarioNameRe is what k6 allows in a scenario name.
@@ -202,8 +204,8 @@ func unknownExecutor(name string) string {
 	switch {
 	case name == "externally-controlled":
 		msg = `the externally-controlled executor (driven through k6's REST API) is outside this model`
-	case closest(name, Executors) != "":
-		msg += fmt.Sprintf(" (did you mean %q?)", closest(name, Executors))
+	case suggest.Closest(name, Executors) != "":
+		msg += fmt.Sprintf(" (did you mean %q?)", suggest.Closest(name, Executors))
 	}
 	return msg + "; the executors are " + strings.Join(Executors, ", ")
 }
@@ -221,7 +223,7 @@ func unknownScenarioField(executor, field string) string {
 		return fmt.Sprintf("%s does not take %s (%s does); it takes %s", executor, field, strings.Join(owners, ", "), takes)
 	}
 	msg := fmt.Sprintf("unknown field %q", field)
-	if s := closest(field, slices.Concat(Fields(executor), CommonFields)); s != "" {
+	if s := suggest.Closest(field, slices.Concat(Fields(executor), CommonFields)); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return msg + fmt.Sprintf("; %s takes %s", executor, takes)

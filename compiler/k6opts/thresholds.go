@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"faultline.dev/faultline/internal/suggest"
 )
 
 // ErrInvalidThreshold is what every threshold problem's Err is, so
@@ -314,7 +316,7 @@ func (v *validator) metricThresholds(keys []string, name string, raw any) []Thre
 		if len(v.custom) > 0 {
 			msg += " nor a declared custom metric (" + quoteList(sortedKeys(v.custom)) + ")"
 		}
-		if s := closest(metric, slices.Concat(BuiltinMetrics(), sortedKeys(v.custom))); s != "" {
+		if s := suggest.Closest(metric, slices.Concat(BuiltinMetrics(), sortedKeys(v.custom))); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		bad(keys, "%s", msg)
