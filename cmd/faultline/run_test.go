@@ -244,6 +244,21 @@ func processesMatching(needles ...string) []string {
 	return out
 }
 
+// runPassing writes a scenario into dir, runs it (it must exit 0) and
+// returns its results.
+func runPassing(t *testing.T, dir, src string) *results.Result {
+	t.Helper()
+	scen := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	return readResults(t, dir)
+}
+
 // TestRunDroppedIterations: an open-model load whose maxVUs cannot keep
 // up (one VU, 100ms responses, 100 iterations a second) drops iterations
 // as k6 does; results.json counts them, the VUs over time show the cap, and
@@ -273,15 +288,7 @@ faults:
 slos:
   fault: {errorRate: 100}
 `, port)
-	scen := filepath.Join(dir, "scenario.yaml")
-	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet").CombinedOutput()
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, out)
-	}
-	r := readResults(t, dir)
+	r := runPassing(t, dir, src)
 	e := r.Engine
 	if e == nil {
 		t.Fatal("results.json has no engine section")
@@ -376,15 +383,7 @@ faults:
 slos:
   fault: {errorRate: 100}
 `, port)
-	scen := filepath.Join(dir, "scenario.yaml")
-	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet").CombinedOutput()
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, out)
-	}
-	r := readResults(t, dir)
+	r := runPassing(t, dir, src)
 	if len(r.Faults) != 1 {
 		t.Fatalf("faults %+v", r.Faults)
 	}
