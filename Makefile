@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 PKGS     ?= ./...
 BENCHTIME ?= 3x
 
-.PHONY: help build test tsc lint generate demo bench fuzz clean
+.PHONY: help build test tsc editor lint generate demo bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,7 +12,7 @@ help: ## list the targets
 build: ## build bin/faultline
 	$(GO) build -o $(BIN) ./cmd/faultline
 
-test: tsc ## run every test (no cluster, no network beyond loopback)
+test: tsc editor ## run every test (no cluster, no network beyond loopback)
 	$(GO) test -timeout 20m $(PKGS)
 
 tsc: compiler/k6/tsc/node_modules ## install the pinned TypeScript and @types/k6 the compiled scripts are type-checked against
@@ -20,6 +20,12 @@ tsc: compiler/k6/tsc/node_modules ## install the pinned TypeScript and @types/k6
 compiler/k6/tsc/node_modules: compiler/k6/tsc/package-lock.json
 	@if command -v npm >/dev/null; then cd compiler/k6/tsc && npm ci --no-audit --no-fund && touch node_modules; \
 	else echo "npm not found: the @types/k6 type check of compiled scripts is skipped (apt-get install -y npm)"; fi
+
+editor: schema/editor/node_modules ## install the pinned yaml-language-server the exported JSON Schema is tested in
+
+schema/editor/node_modules: schema/editor/package-lock.json
+	@if command -v npm >/dev/null; then cd schema/editor && npm ci --no-audit --no-fund && touch node_modules; \
+	else echo "npm not found: the yaml-language-server test of the JSON Schema is skipped (apt-get install -y npm)"; fi
 
 lint: ## gofmt, go vet, and the scenario library through vet and cue vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

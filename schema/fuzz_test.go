@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,19 @@ func fuzzSeeds(f *testing.F, ext string) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+	// The corpus's bad inputs of the same kind.
+	cases, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*.txtar"))
+	for _, c := range cases {
+		cc, err := parseCorpus(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, n := range cc.Order {
+			if strings.HasSuffix(n, ext) && len(cc.Files[n]) < 64<<10 {
+				f.Add(cc.Files[n])
+			}
+		}
 	}
 	f.Add([]byte(""))
 	f.Add([]byte("name: [\n"))

@@ -46,6 +46,7 @@ func (l *Loader) JSONSchema() ([]byte, error) {
 	if err := v.Decode(&m); err != nil {
 		return nil, err
 	}
+	inlineEmbeds(m, m["$defs"].(map[string]any))
 	m["$id"] = JSONSchemaID
 	m["title"] = "faultline scenario"
 	m["description"] = "A faultline scenario. Cross-field rules (executor parameters, one kind block per fault, fault windows inside the load) are checked by `faultline vet`."
@@ -126,4 +127,59 @@ func (l *Loader) shapeValue() (cue.Value, error) {
 		}
 	}
 	return v, nil
+}
+
+// inlineEmbeds rewrites every object schema that combines a "$ref" with
+// its own "properties" (CUE's embedding: recovery SLOs embed #PhaseSLO,
+// every IO fault kind embeds #IOTarget) into one object schema holding both
+// sets of properties. JSON Schema 2020-12 applies the "$ref" and the local
+// "additionalProperties": false independently, so as generated, each side
+// rejects the other's fields: yaml-language-server flags valid files.
+func inlineEmbeds(node any, defs map[string]any) {
+	switch n := node.(type) {
+	case []any:
+		for _, e := range n {
+			inlineEmbeds(e, defs)
+		}
+	case map[string]any:
+		for _, v := range n {
+			inlineEmbeds(v, defs)
+		}
+		ref, _ := n["$ref"].(string)
+		props, ok := n["properties"].(map[string]any)
+		if ref == "" || !ok {
+			return
+		}
+		target, _ := defs[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any)
+		if target == nil {
+			return
+		}
+		inlineEmbeds(target, defs) // an embedding of an embedding
+		tprops, _ := target["properties"].(map[string]any)
+		if tprops == nil {
+			return
+		}
+		for k, v := range tprops {
+			if _, own := props[k]; !own {
+				props[k] = v
+			}
+		}
+		var req []any
+		seen := map[string]bool{}
+		for _, list := range []any{target["required"], n["required"]} {
+			l, _ := list.([]any)
+			for _, r := range l {
+				if s, _ := r.(string); !seen[s] {
+					seen[s] = true
+					req = append(req, r)
+				}
+			}
+		}
+		if len(req) > 0 {
+			n["required"] = req
+		}
+		delete(n, "$ref")
+		n["type"] = "object"
+		n["additionalProperties"] = false
+	}
 }

@@ -70,14 +70,7 @@ func (l *Loader) Load(ctx context.Context, paths []string) ([]*Loaded, Diagnosti
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		var got []*Loaded
-		var ds Diagnostics
-		switch u.kind {
-		case unitCUE:
-			got, ds = l.loadCUE(u)
-		default:
-			got, ds = l.loadData(u)
-		}
+		got, ds := l.loadUnit(u)
 		diags = append(diags, ds...)
 		for _, s := range got {
 			if prev, dup := names[s.Scenario.Name]; dup {
@@ -90,6 +83,22 @@ func (l *Loader) Load(ctx context.Context, paths []string) ([]*Loaded, Diagnosti
 	}
 	slices.SortFunc(out, func(a, b *Loaded) int { return strings.Compare(a.Scenario.Name, b.Scenario.Name) })
 	return out, diags.Sort(), nil
+}
+
+// loadUnit loads one unit. A panic in a parser or the evaluator on some
+// input becomes a diagnostic for the unit, not a crash.
+func (l *Loader) loadUnit(u unit) (got []*Loaded, ds Diagnostics) {
+	defer func() {
+		if r := recover(); r != nil {
+			got = nil
+			ds = Diagnostics{{File: displayDir(u), Line: 1, Column: 1,
+				Message: fmt.Sprintf("faultline could not read this file (an internal error: %v); please report it with the file attached", r)}}
+		}
+	}()
+	if u.kind == unitCUE {
+		return l.loadCUE(u)
+	}
+	return l.loadData(u)
 }
 
 type unitKind int
@@ -242,13 +251,8 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	if root == "" {
 		root = absDir
 		overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromString("module: \"faultline.local/scenarios@v0\"\nlanguage: version: \"v0.17.0\"\n")
-	} else {
-		if d := staleVendored(root); d != nil {
-			diags = append(diags, *d)
-		}
-		if mod, ok := moduleWithoutSchemaDep(root); ok {
-			overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromBytes(mod)
-		}
+	} else if d := staleVendored(root); d != nil {
+		diags = append(diags, *d)
 	}
 	vendorDir := filepath.Join(root, "cue.mod", "pkg", filepath.FromSlash(ImportPath))
 	entries, _ := fs.ReadDir(files, ".")
@@ -398,6 +402,11 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 	} else {
 		if d := yamlShape(u.file, src); d != nil {
 			return nil, Diagnostics{*d}
+		}
+		// YAML ends a line at CR, LF or CRLF, and CUE's YAML decoder counts
+		// only LF (a lone CR made it index past its line table): give it LF.
+		if bytes.IndexByte(src, '\r') >= 0 {
+			src = bytes.ReplaceAll(bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 		}
 		var err error
 		f, err = cueyaml.Extract(u.file, src)

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"faultline.dev/faultline/internal/lsptest"
 )
 
 // corpusFiles reads one case of schema/testdata/corpus: its files, and the
@@ -122,4 +125,97 @@ func TestVetAllowEmpty(t *testing.T) {
 	if code, out := runFaultline(t, dir, "vet", "--allow-empty", "."); code != 0 {
 		t.Errorf("vet --allow-empty on an empty directory: exit %d\n%s", code, out)
 	}
+}
+
+// TestInitCueLSP: in a repository made by `faultline init`, the pinned
+// `cue lsp` (over stdio, as the CUE editor extensions run it) loads the
+// scenario with the vendored schema: a syntax error is reported on its
+// line, the scenario as init writes it gets no diagnostics, and hover on
+// the schema's definitions shows their documentation from the vendored
+// copy. (cue lsp v0.17 publishes no evaluation errors — a value the schema
+// refuses is reported by faultline vet and cue vet, not in the editor; the
+// test logs what it sees for such a value, so a newer cue that reports them
+// shows up here.)
+func TestInitCueLSP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chaos")
+	if code, out := runFaultline(t, filepath.Dir(dir), "init", dir); code != 0 {
+		t.Fatalf("faultline init: exit %d\n%s", code, out)
+	}
+	file := filepath.Join(dir, filepath.FromSlash(initScenario))
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(src)
+	bad := strings.Replace(good, "owner:       \"team-checkout\"", "owner:       ,", 1)
+	if bad == good {
+		t.Fatal("the init scenario has no owner line to break")
+	}
+	badLine := strings.Count(bad[:strings.Index(bad, "owner:       ,")], "\n") + 1
+
+	c := lsptest.Start(t, dir, map[string]func(json.RawMessage) any{
+		"workspace/configuration": func(json.RawMessage) any { return []any{map[string]any{}} },
+	}, cueTool(t), "lsp")
+	root := "file://" + dir
+	c.Call("initialize", map[string]any{
+		"processId":        os.Getpid(),
+		"rootUri":          root,
+		"workspaceFolders": []any{map[string]any{"uri": root, "name": "chaos"}},
+		"capabilities": map[string]any{
+			"textDocument": map[string]any{"publishDiagnostics": map[string]any{}, "hover": map[string]any{"contentFormat": []string{"markdown", "plaintext"}}},
+			"workspace":    map[string]any{"configuration": true, "workspaceFolders": true},
+		},
+	})
+	c.Notify("initialized", map[string]any{})
+	uri := "file://" + file
+	version := 1
+	open := func(text string) []lsptest.Diagnostic {
+		if version == 1 {
+			c.Notify("textDocument/didOpen", map[string]any{"textDocument": map[string]any{
+				"uri": uri, "languageId": "cue", "version": version, "text": text,
+			}})
+		} else {
+			c.Notify("textDocument/didChange", map[string]any{
+				"textDocument":   map[string]any{"uri": uri, "version": version},
+				"contentChanges": []any{map[string]any{"text": text}},
+			})
+		}
+		version++
+		return c.Diagnostics([]string{uri}, 2*time.Second)[uri]
+	}
+
+	ok := false
+	var lines []string
+	for _, d := range open(bad) {
+		lines = append(lines, d.String())
+		ok = ok || d.Range.Start.Line+1 == badLine
+	}
+	if !ok {
+		t.Errorf("cue lsp: want a diagnostic on line %d (owner: ,); got:\n  %s\nstderr:\n%s", badLine, strings.Join(lines, "\n  "), c.Stderr())
+	}
+	if ds := open(good); len(ds) > 0 {
+		t.Errorf("cue lsp on the scenario as init writes it: %v", ds)
+	}
+
+	// Hover on schema.#Scenarios shows the schema's comment.
+	for i, l := range strings.Split(good, "\n") {
+		if j := strings.Index(l, "#Scenarios"); j >= 0 {
+			h := c.Call("textDocument/hover", map[string]any{
+				"textDocument": map[string]any{"uri": uri},
+				"position":     map[string]any{"line": i, "character": j + 3},
+			})
+			if !strings.Contains(string(h), "maps scenario names to scenarios") || !strings.Contains(string(h), "cue.mod/pkg/faultline.dev/schema") {
+				t.Errorf("hover on schema.#Scenarios: %s, want the vendored schema's documentation", h)
+			}
+			break
+		}
+	}
+
+	// What cue lsp says about a value only the schema refuses.
+	wrong := strings.Replace(good, "rate:            50", "rate:            0", 1)
+	c.Notify("textDocument/didChange", map[string]any{
+		"textDocument":   map[string]any{"uri": uri, "version": version},
+		"contentChanges": []any{map[string]any{"text": wrong}},
+	})
+	t.Logf("cue lsp on rate: 0 (the schema wants >=1): %v", c.Drain(3 * time.Second)[uri])
 }
