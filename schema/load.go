@@ -251,8 +251,13 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	if root == "" {
 		root = absDir
 		overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromString("module: \"faultline.local/scenarios@v0\"\nlanguage: version: \"v0.17.0\"\n")
-	} else if d := staleVendored(root); d != nil {
-		diags = append(diags, *d)
+	} else {
+		if d := staleVendored(root); d != nil {
+			diags = append(diags, *d)
+		}
+		if mod, ok := moduleWithoutSchemaDep(root); ok {
+			overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromBytes(mod)
+		}
 	}
 	vendorDir := filepath.Join(root, "cue.mod", "pkg", filepath.FromSlash(ImportPath))
 	entries, _ := fs.ReadDir(files, ".")
