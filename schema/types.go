@@ -39,6 +39,7 @@ type LocalTarget struct {
 	Env       map[string]string `json:"env,omitempty"`
 	Port      int               `json:"port,omitempty"`
 	Readiness string            `json:"readiness,omitempty"`
+	DataDir   string            `json:"dataDir,omitempty"`
 }
 
 // Executor names.

@@ -43,6 +43,12 @@ func (b *Backend) choose(f schema.Fault) (impl, error) {
 			return pauser{b: b}, nil
 		}
 		return killer{b: b}, nil
+	case ioTarget(f) != nil:
+		r, err := b.ioRule(f)
+		if err != nil {
+			return nil, err
+		}
+		return ioFaulter{b: b, r: r}, nil
 	case f.NetworkDuplicate != nil, f.NetworkCorrupt != nil:
 		return nil, fmt.Errorf("%s acts on single packets, which faultline does not see on a TCP connection", f.Kind())
 	default:

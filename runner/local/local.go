@@ -8,9 +8,11 @@
 // cgroup), so they compete with the target and not with the load
 // generator; pod kill, pod failure and container kill act
 // on the target process when faultline started it (target.local.command):
-// kill and restart, SIGSTOP until the fault ends. Kinds it cannot do
-// locally (time skew, IO faults, DNS faults, packet duplication and
-// corruption) are refused up front, naming the kubernetes backend.
+// kill and restart, SIGSTOP until the fault ends. IO faults act on the
+// target's target.local.dataDir through a FUSE passthrough mount (io.go,
+// package iofs). Kinds it cannot do locally (time skew, DNS faults, packet
+// duplication and corruption; IO faults without a data directory or
+// without FUSE) are refused up front, saying why.
 //
 // Each fault gets its implementation when the run is prepared (faults.go):
 // the injector's fault set, a stressor, or an action on the target process.
@@ -35,6 +37,7 @@ import (
 	"faultline.dev/faultline/runner"
 	"faultline.dev/faultline/runner/local/cgroup"
 	"faultline.dev/faultline/runner/local/inject"
+	"faultline.dev/faultline/runner/local/iofs"
 	"faultline.dev/faultline/schema"
 )
 
@@ -54,6 +57,8 @@ type Backend struct {
 	group     *cgroup.Group
 	groupDesc string
 	memLimit  int64
+	// fuse is the FUSE mount over target.local.dataDir (io.go).
+	fuse *iofs.FS
 
 	mu     sync.Mutex
 	stress map[string]func() // fault → stop
@@ -124,6 +129,9 @@ func (b *Backend) Prepare(ctx context.Context, p *plan.Plan) (string, error) {
 		port = strconv.Itoa(l.Port)
 	}
 	addr := net.JoinHostPort(host, port)
+	if err := b.mountDataDir(); err != nil {
+		return "", err
+	}
 
 	if l := b.s.Target.Local; l != nil && len(l.Command) > 0 {
 		from := "target.url " + b.s.Target.URL
@@ -228,6 +236,12 @@ func (b *Backend) Cleanup(context.Context) error {
 		if err := b.target.stop(5 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if b.fuse != nil {
+		if err := b.fuse.Unmount(); err != nil {
+			errs = append(errs, err)
+		}
+		b.fuse = nil
 	}
 	if b.group != nil {
 		if err := b.group.Remove(); err != nil {

@@ -65,13 +65,13 @@ type fileTiming struct {
 }
 
 // targetMain serves /healthz, /pid and /file (writes and reads back a file
-// in $DATA_DIR, timing its own calls) on $ADDR until SIGTERM.
+// in $FAULTLINE_DATA_DIR, timing its own calls) on $ADDR until SIGTERM.
 func targetMain() int {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, os.Getpid()) })
 	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
-		name := filepath.Join(os.Getenv("DATA_DIR"), r.URL.Query().Get("name"))
+		name := filepath.Join(os.Getenv(DataDirEnv), r.URL.Query().Get("name"))
 		var t fileTiming
 		fail := func(err error) {
 			t.Err = err.Error()

@@ -31,6 +31,9 @@ func (b *Backend) startTarget(ctx context.Context) error {
 	for k, v := range l.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	if b.fuse != nil {
+		cmd.Env = append(cmd.Env, DataDirEnv+"="+b.fuse.Dir())
+	}
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := cmd.Start

@@ -446,8 +446,9 @@ func Sweep() {
 	}
 }
 
-// Leftovers lists faultline's groups under faultline's own cgroups (for
-// tests and cleanup checks).
+// Leftovers lists the groups under faultline's own cgroups that a
+// faultline process no longer running left behind (for tests and cleanup
+// checks; Sweep removes them).
 func Leftovers() []string {
 	own, err := ownCgroups()
 	if err != nil {
@@ -458,7 +459,7 @@ func Leftovers() []string {
 		parent := filepath.Join(root, ctrl, p)
 		entries, _ := os.ReadDir(parent)
 		for _, e := range entries {
-			if _, ok := creator(e.Name()); ok && e.IsDir() {
+			if pid, ok := creator(e.Name()); ok && e.IsDir() && pid != os.Getpid() && syscall.Kill(pid, 0) != nil {
 				out = append(out, filepath.Join(parent, e.Name()))
 			}
 		}
