@@ -20,9 +20,10 @@ import (
 	"cuelang.org/go/cue/token"
 )
 
-// MaxFileSize is the largest scenario file faultline reads. A scenario is a
-// few kilobytes; a request list of 100 000 entries stays under 10 MB.
-const MaxFileSize = 16 << 20
+// MaxFileSize is the largest scenario file faultline reads: 10 MB holds a
+// list of about 150 000 requests, which vets in a few seconds; a larger
+// file is refused at once, naming the limit.
+const MaxFileSize = 10 << 20
 
 // Checks on the raw bytes of a scenario file, made before any parser sees
 // them, so that a problem the parsers report vaguely (no line, a doubled
