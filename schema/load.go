@@ -318,7 +318,8 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 			// so that faultline checks it all the same.
 			sv = sv.Unify(def).FillPath(cue.MakePath(cue.Str("name")), name)
 		}
-		s, ds := l.finish(sv, def, spf, prefix, name)
+		lit, _ := scenarioLiteral(spf, name)
+		s, ds := l.finishWith(sv, def, spf, prefix, name, nil, lit)
 		diags = append(diags, ds...)
 		if s != nil {
 			out = append(out, s)
@@ -475,7 +476,7 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 			return json.Unmarshal(b, &s.Load.Requests)
 		}
 	}
-	s, ds := l.finishWith(v.Unify(def), def, pf, nil, name, patch)
+	s, ds := l.finishWith(v.Unify(def), def, pf, nil, name, patch, nil)
 	if len(reqDiags) > 0 {
 		return nil, append(ds, reqDiags...)
 	}
@@ -488,12 +489,14 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 // finish validates one scenario value, decodes it and runs the checks the
 // schema cannot express.
 func (l *Loader) finish(v, def cue.Value, pf posFinder, prefix []string, name string) (*Loaded, Diagnostics) {
-	return l.finishWith(v, def, pf, prefix, name, nil)
+	return l.finishWith(v, def, pf, prefix, name, nil, nil)
 }
 
 // finishWith is finish; patch, if set, completes the decoded scenario (the
-// requests checked one by one) before the checks run.
-func (l *Loader) finishWith(v, def cue.Value, pf posFinder, prefix []string, name string, patch func(*Scenario) error) (*Loaded, Diagnostics) {
+// requests checked one by one) before the checks run; lit, if set, is the
+// scenario as written, plain data, decoded instead of exporting the value
+// (the schema has no defaults, so the two are the same: TestLiteralDecode).
+func (l *Loader) finishWith(v, def cue.Value, pf posFinder, prefix []string, name string, patch func(*Scenario) error, lit map[string]any) (*Loaded, Diagnostics) {
 	file := ""
 	if pos, _ := pf.find(prefix); pos.IsValid() {
 		file = relPath(pos.Filename())
@@ -504,7 +507,14 @@ func (l *Loader) finishWith(v, def cue.Value, pf posFinder, prefix []string, nam
 	// Exporting to JSON and decoding that is several times faster than
 	// Value.Decode on large inputs.
 	var s Scenario
-	b, err := v.MarshalJSON()
+	var b []byte
+	var err error
+	if lit != nil {
+		lit["name"] = name
+		b, err = json.Marshal(lit)
+	} else {
+		b, err = v.MarshalJSON()
+	}
 	if err == nil {
 		err = json.Unmarshal(b, &s)
 	}
@@ -633,3 +643,65 @@ func (e prefixedErr) Position() token.Pos         { return e.inner.Position() }
 func (e prefixedErr) InputPositions() []token.Pos { return e.inner.InputPositions() }
 func (e prefixedErr) Error() string               { return e.inner.Error() }
 func (e prefixedErr) Msg() (string, []any)        { return e.inner.Msg() }
+
+// scenarioLiteral returns a CUE scenario as plain data when it is written
+// once, as one literal struct (no references, comprehensions or CUE-only
+// number forms) under scenarios: — the usual case. Otherwise it reports
+// false, and the scenario is exported from its value.
+func scenarioLiteral(pf posFinder, name string) (map[string]any, bool) {
+	var found []ast.Expr
+	plain := true
+	var collect func(e ast.Expr)
+	collect = func(e ast.Expr) {
+		switch n := e.(type) {
+		case *ast.StructLit:
+			for _, d := range n.Elts {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					plain = false
+					continue
+				}
+				k, ok := labelName(fd.Label)
+				if !ok {
+					plain = false // a pattern constraint may add fields
+					continue
+				}
+				if k == name {
+					found = append(found, fd.Value)
+				}
+			}
+		case *ast.BinaryExpr:
+			if n.Op != token.AND {
+				plain = false
+				return
+			}
+			collect(n.X)
+			collect(n.Y)
+		case *ast.SelectorExpr:
+			if id, ok := n.Sel.(*ast.Ident); !ok || id.Name != "#Scenarios" {
+				plain = false
+			}
+		case *ast.ParenExpr:
+			collect(n.X)
+		default:
+			plain = false
+		}
+	}
+	for _, f := range pf.files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			if k, ok := labelName(fd.Label); ok && k == "scenarios" {
+				collect(fd.Value)
+			}
+		}
+	}
+	if !plain || len(found) != 1 {
+		return nil, false
+	}
+	v, ok := literalValue(found[0])
+	m, isMap := v.(map[string]any)
+	return m, ok && isMap
+}

@@ -1,7 +1,11 @@
 package schema
 
 import (
+	"context"
+	"encoding/json"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue"
@@ -52,5 +56,44 @@ func TestRequestOKAgreesWithSchema(t *testing.T) {
 		if fast && !schemaOK {
 			t.Errorf("%s: requestOK accepts what #Request refuses", src)
 		}
+	}
+}
+
+// TestLiteralDecode: a CUE scenario decoded from its literal syntax (the
+// fast path of loadCUE) is the scenario decoded from its exported value,
+// for every library and test scenario the fast path takes.
+func TestLiteralDecode(t *testing.T) {
+	dirs := []string{filepath.Join("..", "scenarios"), filepath.Join("testdata", "vet", "ok", "scenario.cue")}
+	bdir := t.TempDir()
+	writeScenarios(t, bdir, 3)
+	dirs = append(dirs, bdir)
+	loaded, diags, err := NewLoader().Load(context.Background(), dirs)
+	diags = slices.DeleteFunc(diags, func(d Diagnostic) bool { return strings.Contains(d.Message, "vendored schema differs") })
+	if err != nil || len(diags) > 0 {
+		t.Fatalf("%v %v", err, diags)
+	}
+	fast := 0
+	for _, l := range loaded {
+		if !strings.HasSuffix(l.File, ".cue") {
+			continue
+		}
+		lit, ok := scenarioLiteral(l.pf.byScenario()[l.Scenario.Name], l.Scenario.Name)
+		if !ok {
+			continue
+		}
+		fast++
+		lit["name"] = l.Scenario.Name
+		var a, b Scenario
+		lb, _ := json.Marshal(lit)
+		vb, err := l.Value.MarshalJSON()
+		must(t, err)
+		must(t, json.Unmarshal(lb, &a))
+		must(t, json.Unmarshal(vb, &b))
+		if got, want := mustJSON(t, a), mustJSON(t, b); got != want {
+			t.Errorf("%s: the literal decodes to\n%s\nthe value to\n%s", l.Scenario.Name, got, want)
+		}
+	}
+	if fast < 5 {
+		t.Errorf("the literal path took %d scenarios, want most of the library", fast)
 	}
 }
