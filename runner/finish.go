@@ -25,10 +25,24 @@ func (r *run) finish() {
 		}
 	}
 	windows := r.tl.Windows()
+	pc := r.promClient()
+	if pc != nil {
+		r.promRuntime(pc, windows)
+	}
 	var data map[string]phaseData
 	switch {
 	case r.col != nil:
-		data = r.judgeSamples(windows)
+		r.col.FinalizeAll()
+		data = r.judgeSamples(windows, r.col.Snapshot(), r.col.Transition())
+	case res.Load != "" && !r.tl.LoadStart().IsZero() && pc != nil:
+		snap, err := r.promSnapshot(pc, windows)
+		if err != nil {
+			r.infra("reading the in-cluster load from Prometheus: " + err.Error())
+			r.windowsOnly(windows)
+			break
+		}
+		res.LoadNote = PromSamplesNote
+		data = r.judgeSamples(windows, snap, 0)
 	case res.Load != "" && !r.tl.LoadStart().IsZero():
 		r.windowsOnly(windows)
 	}
@@ -59,10 +73,8 @@ func (r *run) loadEnd() float64 {
 // judgeSamples fills the phases, the faults' windows and evidence, the
 // series and the recovery time from the collected samples, and returns
 // what the SLOs are judged on.
-func (r *run) judgeSamples(windows []results.Window) map[string]phaseData {
+func (r *run) judgeSamples(windows []results.Window, snap Snapshot, transition int64) map[string]phaseData {
 	res := r.res
-	r.col.FinalizeAll()
-	snap := r.col.Snapshot()
 	res.Series, res.LateRequests = snap.Series, snap.Late
 	data := map[string]phaseData{}
 	for _, b := range phaseBounds(r.p, windows, r.loadEnd()) {
@@ -76,7 +88,7 @@ func (r *run) judgeSamples(windows []results.Window) map[string]phaseData {
 	if snap.Grace != nil && snap.Grace.Requests > 0 {
 		res.RecoveryGraceRequests = snap.Grace.Requests
 	}
-	res.TransitionRequests = r.col.Transition()
+	res.TransitionRequests = transition
 	for _, w := range windows {
 		fr := results.FaultResult{Window: w}
 		if a := snap.PerFault[w.Fault]; a != nil {

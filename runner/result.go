@@ -21,7 +21,8 @@ func summarize(p results.PhaseResult, a *aggregate.Agg, rt *scrape.Phase) result
 		p.RuntimeSeen, p.GCPauseSeen, p.SchedSeen = rt.Samples, rt.GCPauseSeen, rt.SchedSeen
 		p.Goroutines, p.GoroutMax = nan0(rt.GoroutinesMean), nan0(rt.GoroutinesMax)
 		p.HeapInUse, p.HeapMax, p.RSSMax = nan0(rt.HeapMean), nan0(rt.HeapMax), nan0(rt.RSSMax)
-		p.GCPauseP99 = nan0(1000 * rt.GCPauses().Quantile(0.99))
+		p99, _ := rt.GCPauseP99()
+		p.GCPauseP99 = nan0(1000 * p99)
 		p.SchedP99 = nan0(1000 * rt.SchedLatency().Quantile(0.99))
 	}
 	return p

@@ -122,8 +122,12 @@ func (j *judgement) runtime(slo *schema.PhaseSLO, rt, srt *scrape.Phase) {
 	}
 	if gc := slo.GCPause; gc != nil {
 		if gc.P99 > 0 {
-			v := rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauses().Quantile(0.99) })
-			j.add("gcPause.p99", "<=", ms(gc.P99), v, "ms", noRT, "from go_gc_pauses_seconds")
+			v, note := math.NaN(), "from go_gc_pauses_seconds"
+			if !noRT {
+				p99, n := rt.GCPauseP99()
+				v, note = 1000*p99, n
+			}
+			j.add("gcPause.p99", "<=", ms(gc.P99), v, "ms", noRT, note)
 		}
 		if gc.Max > 0 {
 			j.add("gcPause.max", "<=", ms(gc.Max), rtv(rt, func(p *scrape.Phase) float64 { return 1000 * p.GCPauseMax }), "ms", noRT, "from go_gc_duration_seconds")

@@ -24,7 +24,15 @@ type Target struct {
 	URL        string            `json:"url"`
 	Kubernetes *KubernetesTarget `json:"kubernetes,omitempty"`
 	Metrics    string            `json:"metrics,omitempty"`
+	Prometheus *PrometheusTarget `json:"prometheus,omitempty"`
 	Local      *LocalTarget      `json:"local,omitempty"`
+}
+
+// PrometheusTarget mirrors #Target.prometheus.
+type PrometheusTarget struct {
+	URL      string            `json:"url"`
+	Matchers map[string]string `json:"matchers,omitempty"`
+	PodLabel string            `json:"podLabel,omitempty"`
 }
 
 // KubernetesTarget mirrors #Target.kubernetes.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -126,6 +127,9 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			if err != nil {
 				return exitcode.With(exitcode.Invalid, err)
 			}
+			if err := promFlag(cmd, p.Source); err != nil {
+				return err
+			}
 			if timeScale != 1 {
 				p.TimeScale = timeScale
 				sl := *l
@@ -221,6 +225,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 	f.StringVarP(&output, "output", "o", "table", "result on stdout: table or json")
 	after.flags(cmd)
 	kf.register(f)
+	f.String("prometheus", "", "a Prometheus server (http://host:port) to read the target's Go runtime SLIs from, per pod (overrides target.prometheus.url), and an in-cluster load's k6 remote-write series")
 	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; recorded in results.json")
 	return cmd
 }
@@ -252,4 +257,22 @@ func newRunID() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// promFlag applies --prometheus to the scenario: target.prometheus.url,
+// keeping its matchers.
+func promFlag(cmd *cobra.Command, s *schema.Scenario) error {
+	u, _ := cmd.Flags().GetString("prometheus")
+	if u == "" {
+		return nil
+	}
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return usageError{fmt.Errorf("--prometheus %q: want the server's base URL, http(s)://host:port", u)}
+	}
+	pt := schema.PrometheusTarget{URL: u}
+	if old := s.Target.Prometheus; old != nil {
+		pt.Matchers, pt.PodLabel = old.Matchers, old.PodLabel
+	}
+	s.Target.Prometheus = &pt
+	return nil
 }

@@ -203,7 +203,48 @@ type Phase struct {
 	// GCPauseSeen and SchedSeen count the scrapes that carried GC pause
 	// and scheduler latency data.
 	GCPauseSeen, SchedSeen int
-	first, last            *Sample
+	// Pods is how many pods the phase's figures come from (Prometheus:
+	// the gauges are the worst pod's, the histograms merged); 0 for a
+	// direct scrape of one URL.
+	Pods        int
+	first, last *Sample
+	// gc and sched, when set, are the phase's histograms as a whole
+	// (from Prometheus), instead of last minus first.
+	gc, sched *Histogram
+}
+
+// Windowed returns a phase whose figures were computed elsewhere over its
+// window (from Prometheus): gauges as given, GC pauses and scheduler
+// latency as the histograms observed during the phase (empty when the
+// target does not expose them).
+func Windowed(samples, pods int, goroutinesMean, goroutinesMax, heapMean, heapMax, rssMax, gcPauseMax float64, gc, sched Histogram) *Phase {
+	p := &Phase{Samples: samples, Pods: pods, GoroutinesMean: goroutinesMean, GoroutinesMax: goroutinesMax,
+		HeapMean: heapMean, HeapMax: heapMax, RSSMax: rssMax, GCPauseMax: gcPauseMax, gc: &gc, sched: &sched}
+	if len(gc.Bounds) > 0 || !math.IsNaN(gcPauseMax) {
+		p.GCPauseSeen = samples
+	}
+	if len(sched.Bounds) > 0 {
+		p.SchedSeen = samples
+	}
+	return p
+}
+
+// GCPauseP99 is the phase's 99th percentile GC pause in seconds and where
+// it comes from. With runtime/metrics (go_gc_pauses_seconds) it is the
+// histogram's p99 over the phase. A target with client_golang's default
+// Go collector exposes only the go_gc_duration_seconds summary, whose
+// quantiles cover the last pauses of the process, not the phase, and has
+// no p99: its largest pause seen during the phase (quantile 1) bounds the
+// phase's p99 from above, so a pass is sound and a breach may be
+// pessimistic. NaN when neither is exposed.
+func (p *Phase) GCPauseP99() (float64, string) {
+	if h := p.GCPauses(); h.Count() > 0 {
+		return h.Quantile(0.99), "from go_gc_pauses_seconds"
+	}
+	if !math.IsNaN(p.GCPauseMax) && p.GCPauseSeen > 0 {
+		return p.GCPauseMax, "upper bound: the largest pause go_gc_duration_seconds reported during the phase (the default Go collector has no p99; expose runtime/metrics, collectors.WithGoCollectorRuntimeMetrics, for the exact p99)"
+	}
+	return math.NaN(), "from go_gc_pauses_seconds, else go_gc_duration_seconds: no pause in the phase, or neither exposed"
 }
 
 // Add folds one sample in.
@@ -234,6 +275,9 @@ func (p *Phase) Add(s Sample) {
 
 // GCPauses returns the GC pauses observed during the phase.
 func (p *Phase) GCPauses() Histogram {
+	if p.gc != nil {
+		return *p.gc
+	}
 	if p.first == nil || p.last == nil {
 		return Histogram{}
 	}
@@ -242,6 +286,9 @@ func (p *Phase) GCPauses() Histogram {
 
 // SchedLatency returns the scheduler latencies observed during the phase.
 func (p *Phase) SchedLatency() Histogram {
+	if p.sched != nil {
+		return *p.sched
+	}
 	if p.first == nil || p.last == nil {
 		return Histogram{}
 	}

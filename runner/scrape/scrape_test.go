@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +93,36 @@ func TestScrapeErrors(t *testing.T) {
 	defer cancel()
 	if _, err := (&Scraper{URL: srv.URL}).Scrape(ctx); err == nil {
 		t.Error("a closed server scraped fine")
+	}
+}
+
+// TestDefaultCollectorGCPause: a target with client_golang's default Go
+// collector exposes only the go_gc_duration_seconds summary: a phase's
+// gcPause p99 is its largest pause (quantile 1), an upper bound, judged —
+// not missing.
+func TestDefaultCollectorGCPause(t *testing.T) {
+	text := func(q1 string) string {
+		return "# TYPE go_gc_duration_seconds summary\n" +
+			"go_gc_duration_seconds{quantile=\"0\"} 1e-05\ngo_gc_duration_seconds{quantile=\"0.5\"} 0.0002\n" +
+			"go_gc_duration_seconds{quantile=\"1\"} " + q1 + "\ngo_gc_duration_seconds_sum 0.1\ngo_gc_duration_seconds_count 100\n" +
+			"# TYPE go_goroutines gauge\ngo_goroutines 12\n"
+	}
+	var p Phase
+	for _, q1 := range []string{"0.003", "0.007", "0.004"} {
+		s, err := Parse(strings.NewReader(text(q1)), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(s)
+	}
+	v, note := p.GCPauseP99()
+	if v != 0.007 || !strings.Contains(note, "upper bound") {
+		t.Errorf("p99 %v (%s), want the largest quantile 1 seen, 0.007, as an upper bound", v, note)
+	}
+	var none Phase
+	s, _ := Parse(strings.NewReader("# TYPE go_goroutines gauge\ngo_goroutines 12\n"), time.Now())
+	none.Add(s)
+	if v, _ := none.GCPauseP99(); !math.IsNaN(v) {
+		t.Errorf("no GC metrics: p99 %v, want NaN (no data)", v)
 	}
 }

@@ -1,0 +1,241 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/internal/promtest"
+	"faultline.dev/faultline/results"
+	"faultline.dev/faultline/runner/prom"
+	"faultline.dev/faultline/schema"
+)
+
+// inClusterStandIn is a STAND-IN Backend for the kubernetes backend with
+// --load in-cluster (no cluster, no k6 here): its "TestRun" is two
+// runners writing k6's remote-write series (prom.Writer, instance_id 1
+// and 2) into a real Prometheus, 100 req/s each, every 100ms a batch of 10
+// requests pushed at once — so each request's push instant is known and
+// the test can say exactly which window it belongs to. Faults are no-ops
+// on the runner's own clock. No sample reaches the runner in-process.
+type inClusterStandIn struct {
+	url   string
+	runID string
+	stop  func() // called once at stopAt (0: never): Prometheus goes away
+
+	stopAt time.Duration
+
+	mu      sync.Mutex
+	batches []batch
+}
+
+type batch struct {
+	at       time.Time
+	n, fails int
+	ms       []float64
+}
+
+func (b *inClusterStandIn) Name() string { return "stand-in" }
+func (b *inClusterStandIn) Prepare(context.Context, *plan.Plan) (string, error) {
+	return "http://127.0.0.1:1", nil
+}
+func (b *inClusterStandIn) Inject(context.Context, plan.Fault) (time.Time, error) {
+	return time.Now(), nil
+}
+func (b *inClusterStandIn) Recover(context.Context, plan.Fault) (time.Time, error) {
+	return time.Now(), nil
+}
+func (b *inClusterStandIn) Cleanup(context.Context) error { return nil }
+func (b *inClusterStandIn) Failures() <-chan error        { return nil }
+func (b *inClusterStandIn) OwnsLoad() bool                { return true }
+
+func (b *inClusterStandIn) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan results.LoadOutcome, error) {
+	done := make(chan results.LoadOutcome, 1)
+	start := time.Now()
+	var ws []*prom.Writer
+	for i := 1; i <= 2; i++ {
+		ws = append(ws, &prom.Writer{URL: b.url, Labels: map[string]string{prom.LabelScenario: p.Scenario, prom.LabelVersion: p.Version,
+			prom.LabelRunID: b.runID, "instance_id": fmt.Sprint(i), "name": "GET /", "method": "GET"}})
+	}
+	go func() {
+		defer func() { done <- results.LoadOutcome{Stage: "finished", ThresholdsKnown: true} }()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		k := 0
+		stopped := false
+		for now := range tick.C {
+			if now.Sub(start) >= p.LoadEnd.Std() || ctx.Err() != nil {
+				return
+			}
+			if b.stopAt > 0 && !stopped && now.Sub(start) >= b.stopAt {
+				b.stop()
+				stopped = true
+			}
+			inFault := now.Sub(start) >= p.Faults[0].Start.Std() && now.Sub(start) < p.Faults[0].End.Std()
+			for i, w := range ws {
+				bt := batch{at: now}
+				for j := range 10 {
+					ms := 5 + float64((k*7+j*13+i*29)%40) // 5..44ms
+					failed := (k+j+i)%50 == 0
+					if inFault && i == 0 {
+						ms += 50
+						failed = (k+j)%5 == 0
+					}
+					w.Add(map[string]string{"status": "200"}, now, ms/1000, failed)
+					bt.n++
+					if failed {
+						bt.fails++
+					}
+					bt.ms = append(bt.ms, ms)
+				}
+				if err := w.Flush(context.Background()); err == nil {
+					b.mu.Lock()
+					b.batches = append(b.batches, bt)
+					b.mu.Unlock()
+				}
+			}
+			k++
+		}
+	}()
+	return start, done, nil
+}
+
+// defaultCollectorService is a Go service exposing only client_golang's
+// DEFAULT Go collector (go_gc_duration_seconds, no runtime/metrics
+// histograms), collecting garbage often.
+func defaultCollectorService(t *testing.T) string {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	go srv.Serve(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for ctx.Err() == nil {
+			runtime.GC()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return l.Addr().String()
+}
+
+func promPlan(t *testing.T, promURL string) *plan.Plan {
+	t.Helper()
+	s := &schema.Scenario{Name: "checkout", Version: "1.0.0",
+		Target: schema.Target{URL: "http://127.0.0.1:1", Prometheus: &schema.PrometheusTarget{URL: promURL, Matchers: map[string]string{"namespace": "shop"}}},
+		Load:   schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: sd("6s"), Requests: []schema.Request{{Path: "/"}}},
+		Faults: map[string]schema.Fault{"jitter": {Start: sd("2s"), Duration: sd("2s"), NetworkDelay: &schema.NetworkDelay{Latency: sd("50ms")}}},
+		SLOs: &schema.SLOs{
+			Steady: &schema.PhaseSLO{Throughput: ptr(150.0), ErrorRate: ptr(5.0), GCPause: &schema.GCPauseSLO{P99: sd("1s")}},
+			Fault:  &schema.PhaseSLO{Latency: &schema.LatencySLO{P99: sd("500ms")}},
+		},
+	}
+	p, err := plan.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestInClusterFromPrometheus: an in-cluster load (two stand-in runners)
+// and a default-collector Go service, judged per phase from a real
+// Prometheus only: each phase's requests and failures are exactly those
+// pushed in its actual window, summed over both runners; p99 within 2% of
+// the exact quantile of the same samples; the throughput SLO judged on the
+// sum (200/s; a runner alone has 100/s); the gcPause SLO judged from
+// go_gc_duration_seconds, not no-data.
+func TestInClusterFromPrometheus(t *testing.T) {
+	svc := defaultCollectorService(t)
+	srv := promtest.Start(t, promtest.Target{Addr: svc, Labels: map[string]string{"namespace": "shop", "pod": "checkout-0"}})
+	time.Sleep(2 * time.Second) // a scrape or two before the load
+	b := &inClusterStandIn{url: srv.WriteURL(), runID: "r1"}
+	res, err := Run(context.Background(), promPlan(t, srv.URL), b, Options{ReportDir: t.TempDir(), RunID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != results.VerdictPass {
+		t.Errorf("verdict %s: %s", res.Verdict, res.Reason)
+	}
+	if res.LoadNote != PromSamplesNote {
+		t.Errorf("load note %q", res.LoadNote)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, ph := range res.Phases {
+		from := res.LoadStart.Add(time.Duration(ph.JudgedFrom * float64(time.Second)))
+		to := res.LoadStart.Add(time.Duration(ph.End * float64(time.Second)))
+		last := i == len(res.Phases)-1
+		var n, fails int
+		var ms []float64
+		for _, bt := range b.batches {
+			if !bt.at.Truncate(time.Millisecond).Before(from.Truncate(time.Millisecond)) && (last || bt.at.Truncate(time.Millisecond).Before(to.Truncate(time.Millisecond))) {
+				n += bt.n
+				fails += bt.fails
+				ms = append(ms, bt.ms...)
+			}
+		}
+		if ph.Requests != int64(n) || ph.Failed != int64(fails) {
+			t.Errorf("%s: %d requests, %d failed from Prometheus; pushed %d, %d in its window", ph.Name, ph.Requests, ph.Failed, n, fails)
+		}
+		if n == 0 {
+			continue
+		}
+		exact := quantile(ms, 0.99)
+		if rel := math.Abs(ph.P99-exact) / exact; rel > 0.02 {
+			t.Errorf("%s: p99 %.3fms from Prometheus, %.3fms exact (%.2f%%)", ph.Name, ph.P99, exact, 100*rel)
+		}
+		t.Logf("%s [%.2f, %.2f): %d requests, %d failed, p99 %.3fms (exact %.3fms), %.1f req/s", ph.Name, ph.JudgedFrom, ph.End, ph.Requests, ph.Failed, ph.P99, exact, ph.Throughput)
+	}
+	for _, s := range res.SLOs {
+		t.Logf("SLO %s %s: %s measured %.4g (%s)", s.Phase, s.SLO, s.Status, s.Measured, s.Note)
+		switch s.SLO {
+		case "throughput":
+			if s.Status != results.StatusPass || s.Measured < 190 || s.Measured > 210 {
+				t.Errorf("throughput: %s %v, want ~200/s (both runners) passing 150", s.Status, s.Measured)
+			}
+		case "gcPause.p99":
+			if s.Status != results.StatusPass || s.Measured <= 0 || !strings.Contains(s.Note, "go_gc_duration_seconds") {
+				t.Errorf("gcPause.p99 of a default-collector service: %s %v (%s), want judged", s.Status, s.Measured, s.Note)
+			}
+		}
+	}
+}
+
+// TestPrometheusStoppedMidRun: Prometheus goes away during the load: the
+// run is not a pass.
+func TestPrometheusStoppedMidRun(t *testing.T) {
+	srv := promtest.Start(t)
+	b := &inClusterStandIn{url: srv.WriteURL(), runID: "r2", stopAt: 3 * time.Second, stop: srv.Stop}
+	p := promPlan(t, srv.URL)
+	p.Source.SLOs.Steady.GCPause = nil
+	res, err := Run(context.Background(), p, b, Options{ReportDir: t.TempDir(), RunID: "r2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict == results.VerdictPass || !strings.Contains(res.Reason, "Prometheus") {
+		t.Errorf("verdict %s (%s), want an error naming Prometheus", res.Verdict, res.Reason)
+	}
+}
+
+func quantile(v []float64, q float64) float64 {
+	s := append([]float64(nil), v...)
+	slices.Sort(s)
+	return s[int(math.Ceil(q*float64(len(s))))-1]
+}
