@@ -10,6 +10,8 @@ package inject
 // offsets, which are measured in the same run.
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -129,15 +131,47 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.ReportMetric(total["toxiproxy"]/total["direct"], "toxiproxy/direct")
 }
 
+// h1RoundTrips times n sequential GETs on one keep-alive connection made by
+// dial, the way the load engine's fast path sends plain-http requests: the
+// request in one write, the response read in place by the same goroutine.
+func h1RoundTrips(b testing.TB, dial DialFunc, addr string, n int) []time.Duration {
+	b.Helper()
+	nc, err := dial(context.Background(), "tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReaderSize(nc, 16<<10)
+	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	out := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := nc.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out = append(out, time.Since(start))
+	}
+	return out
+}
+
 // BenchmarkDelayAccuracy measures what a configured 50 ms response delay
 // adds to sequential request/response round trips: p50 and p99 minus
 // (50 ms + the direct p50), in-process (a networkDelay through Dial) and
-// for toxiproxy's latency toxic on the same target, in one run.
+// for toxiproxy's latency toxic on the same target, in one run, with two
+// clients: "h1", as the load engine sends plain http (one goroutine), and
+// Go's net/http (the engine's path for https and while an httpFault is
+// active; its reading goroutine hands each response to the caller, one
+// more wake-up after an idle wait).
 func BenchmarkDelayAccuracy(b *testing.B) {
 	const latency, n = 50 * time.Millisecond, 200
 	target := trivialTarget(b)
-	direct := percentile(latencies(b, benchClient(b, nil, 1), "http://"+target, n), 0.5)
-
+	plain := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	f := NewFaults()
 	mustSet(b, f, "d", delayFault(latency, 0, 0, ""))
 	tp := startToxiproxy(b, target)
@@ -145,19 +179,38 @@ func BenchmarkDelayAccuracy(b *testing.B) {
 		`{"name":"lat","type":"latency","stream":"downstream","attributes":{"latency":50}}`)); err != nil {
 		b.Fatal(err)
 	}
-	paths := []path{
-		{"inject", benchClient(b, f, 1), target},
-		{"toxiproxy", benchClient(b, nil, 1), tp.Listen},
+	type client struct {
+		name string
+		run  func(f *Faults, addr string) []time.Duration
+	}
+	clients := []client{
+		{"h1", func(f *Faults, addr string) []time.Duration {
+			dial := DialFunc(plain)
+			if f != nil {
+				dial = f.Dial(plain)
+			}
+			return h1RoundTrips(b, dial, addr, n)
+		}},
+		{"nethttp", func(f *Faults, addr string) []time.Duration {
+			return latencies(b, benchClient(b, f, 1), "http://"+addr, n)
+		}},
 	}
 	for range b.N {
-		for _, p := range paths {
-			ds := latencies(b, p.c, "http://"+p.addr, n)
-			off := func(q float64) float64 {
-				return float64(percentile(ds, q)-latency-direct) / float64(time.Millisecond)
+		for _, c := range clients {
+			direct := percentile(c.run(nil, target), 0.5)
+			b.ReportMetric(float64(direct)/float64(time.Microsecond), c.name+"_direct_p50_µs")
+			for _, p := range []struct {
+				name string
+				f    *Faults
+				addr string
+			}{{"inject", f, target}, {"toxiproxy", nil, tp.Listen}} {
+				ds := c.run(p.f, p.addr)
+				off := func(q float64) float64 {
+					return float64(percentile(ds, q)-latency-direct) / float64(time.Millisecond)
+				}
+				b.ReportMetric(off(0.5), p.name+"_"+c.name+"_p50-configured_ms")
+				b.ReportMetric(off(0.99), p.name+"_"+c.name+"_p99-configured_ms")
 			}
-			b.ReportMetric(off(0.5), p.name+"_p50-configured_ms")
-			b.ReportMetric(off(0.99), p.name+"_p99-configured_ms")
 		}
 	}
-	b.ReportMetric(float64(direct)/float64(time.Microsecond), "direct_p50_µs")
 }

@@ -28,19 +28,24 @@
 // CPU profile showed why: the second loopback TCP connection per request
 // doubled the kernel's TCP work, and no user-space proxy could do much
 // better. Hence the faults moved into the engine's process, where the
-// pass-through is the direct path (BenchmarkPassThrough, same client, one
-// run: 1.03× direct in-process, toxiproxy 0.71×).
+// pass-through is the direct path: BenchmarkPassThrough (same client,
+// in-process with no fault) measured 0.86× to 1.11× direct over four runs,
+// the machine's noise around 1, toxiproxy 0.52× to 0.80× in the same runs.
 //
 // The faults are what toxiproxy lacks: jitter correlation, netem-like loss
 // (its "timeout" and "slicer" toxics are not loss), HTTP-level faults
 // (abort, delay, replace by path and method); and its latency toxic is less
 // accurate. BenchmarkDelayAccuracy (50 ms on responses, 200 sequential
-// round trips, added delay beyond the configured one): in-process p50
-// +0.46 ms, p99 +1.5 ms; toxiproxy p50 +0.71 ms, p99 +3.0 ms, in the same
-// run on a loaded machine (the proxy this package had measured p50
-// +0.41 ms against toxiproxy's +0.82 ms). The accuracy comes from a kernel
-// sleep (nanosleep) for the last 1.5 ms of each wait: a Go timer can fire
-// up to ~1 ms late.
+// round trips, the median added beyond the configured delay): in-process
+// +0.28 / +0.30 ms with a client that reads as the engine's fast path does,
+// +0.36 to +0.47 ms with net/http (one more goroutine wake-up per
+// response), against toxiproxy's +0.52 / +0.51 and +0.60 to +0.71 ms in
+// the same runs. The p99s of both (in-process 1.5 to 20 ms, toxiproxy 3 to
+// 42 ms) were the machine's, shared with other builds and benchmarks (load
+// average 2.5 to 9 on 2 cores), not the injectors'. (The proxy this package
+// had measured p50 +0.41 ms against toxiproxy's +0.82 ms.) The accuracy
+// comes from a kernel sleep (nanosleep) for the last 1.5 ms of each wait: a
+// Go timer can fire up to ~1 ms late.
 //
 // # Faults and what they do
 //
