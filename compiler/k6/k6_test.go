@@ -514,3 +514,57 @@ func TestConfigMapLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestTestRunRemoteWrite: with target.prometheus, the TestRun's runners
+// send their samples there with k6's remote-write output, trends as native
+// histograms, every second; without it, the TestRun has no output.
+func TestTestRunRemoteWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		wantEnv   map[string]string
+	}{
+		{"none", "", nil},
+		{"prometheus", "http://prometheus.monitoring:9090/", map[string]string{
+			"K6_PROMETHEUS_RW_SERVER_URL":                "http://prometheus.monitoring:9090/api/v1/write",
+			"K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
+			"K6_PROMETHEUS_RW_PUSH_INTERVAL":             "1s",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base(schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: schema.Duration(time.Second)})
+			if tc.url != "" {
+				s.Target.Prometheus = &schema.PrometheusTarget{URL: tc.url}
+			}
+			_, files := emitOptions(t, s)
+			var tr struct {
+				Spec struct {
+					Arguments string
+					Runner    *struct {
+						Env []struct{ Name, Value string }
+					}
+				}
+			}
+			if err := yaml.Unmarshal(files.Get(TestRunPath), &tr); err != nil {
+				t.Fatal(err)
+			}
+			hasOut := strings.Contains(tr.Spec.Arguments, "-o "+RemoteWriteOutput)
+			if hasOut != (tc.url != "") {
+				t.Errorf("arguments %q: remote-write output %v, want %v", tr.Spec.Arguments, hasOut, tc.url != "")
+			}
+			got := map[string]string{}
+			if tr.Spec.Runner != nil {
+				for _, e := range tr.Spec.Runner.Env {
+					got[e.Name] = e.Value
+				}
+			}
+			if len(got) != len(tc.wantEnv) {
+				t.Errorf("runner env %v, want %v", got, tc.wantEnv)
+			}
+			for k, v := range tc.wantEnv {
+				if got[k] != v {
+					t.Errorf("runner env %s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}

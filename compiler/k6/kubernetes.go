@@ -36,10 +36,31 @@ type testRun struct {
 }
 
 type testRunSpec struct {
-	Parallelism int           `json:"parallelism"`
-	Script      testRunScript `json:"script"`
-	Arguments   string        `json:"arguments"`
+	Parallelism int            `json:"parallelism"`
+	Script      testRunScript  `json:"script"`
+	Arguments   string         `json:"arguments"`
+	Runner      *testRunRunner `json:"runner,omitempty"`
 }
+
+// testRunRunner is the runner pods' part of a TestRun.
+type testRunRunner struct {
+	Env []envVar `json:"env"`
+}
+
+type envVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// RemoteWrite is how the runners send their samples to target.prometheus:
+// k6's built-in output, trends as native histograms (they merge exactly
+// across runners), pushed every second. The phase, fault and faultline_*
+// tags become labels; faultline reads the per-phase numbers back
+// (runner/prom).
+const (
+	RemoteWriteOutput       = "experimental-prometheus-rw"
+	RemoteWritePushInterval = "1s"
+)
 
 type testRunScript struct {
 	ConfigMap testRunConfigMap `json:"configMap"`
@@ -90,6 +111,14 @@ func (c *compilation) kubernetes(script []byte) (testRunYAML, configMapYAML []by
 			// schema-checked (a DNS label and a semver) and have none.
 			Arguments: "--tag faultline_scenario=" + c.p.Scenario + " --tag faultline_version=" + c.p.Version,
 		},
+	}
+	if pr := c.s.Target.Prometheus; pr != nil && pr.URL != "" {
+		tr.Spec.Arguments += " -o " + RemoteWriteOutput
+		tr.Spec.Runner = &testRunRunner{Env: []envVar{
+			{Name: "K6_PROMETHEUS_RW_SERVER_URL", Value: strings.TrimSuffix(pr.URL, "/") + "/api/v1/write"},
+			{Name: "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", Value: "true"},
+			{Name: "K6_PROMETHEUS_RW_PUSH_INTERVAL", Value: RemoteWritePushInterval},
+		}}
 	}
 	cm := configMap{
 		APIVersion: "v1",

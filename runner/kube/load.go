@@ -18,6 +18,7 @@ import (
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/runner/prom"
 )
 
 // Load values of Config.Load.
@@ -87,6 +88,13 @@ func (b *Backend) buildLoad(p *plan.Plan) (testRun, configMap *Object, err error
 		return &Object{Kind: kind, Resource: res, Obj: u}, nil
 	}
 	if testRun, err = obj(k6.TestRunPath, "TestRun", TestRuns); err != nil {
+		return nil, nil, err
+	}
+	// Every sample carries the run's id (a tag, so a label in Prometheus):
+	// faultline reads this run's series back, not an earlier run's.
+	args, _, _ := unstructured.NestedString(testRun.Obj.Object, "spec", "arguments")
+	args += " --tag " + prom.LabelRunID + "=" + chaosmesh.LabelValue(b.cfg.RunID)
+	if err := unstructured.SetNestedField(testRun.Obj.Object, args, "spec", "arguments"); err != nil {
 		return nil, nil, err
 	}
 	if configMap, err = obj(k6.ConfigMapPath, "ConfigMap", ConfigMaps); err != nil {

@@ -94,6 +94,11 @@ func TestInClusterLoad(t *testing.T) {
 	if cm, _, _ := unstructured.NestedString(tr.Object, "spec", "script", "configMap", "name"); cm != "incluster-k6" {
 		t.Errorf("TestRun script configMap %q", cm)
 	}
+	// Every sample the runners send carries the run's id.
+	if args, _, _ := unstructured.NestedString(tr.Object, "spec", "arguments"); !strings.Contains(args, "--tag faultline_run_id=run-testinclusterload") ||
+		!strings.Contains(args, "--tag faultline_scenario=incluster") {
+		t.Errorf("TestRun arguments %q: want the scenario's tags and the run id's", args)
+	}
 	var out kube.LoadOutcome
 	select {
 	case out = <-done:
