@@ -62,7 +62,11 @@ func TestVetCorpus(t *testing.T) {
 			files, want := corpusFiles(t, c)
 			dir := t.TempDir()
 			for n, src := range files {
-				if err := os.WriteFile(filepath.Join(dir, n), src, 0o644); err != nil {
+				p := filepath.Join(dir, filepath.FromSlash(n))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, src, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
