@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/k6opts"
 	"faultline.dev/faultline/internal/buildinfo"
@@ -30,16 +32,18 @@ type Middleware interface {
 
 // Engine runs one compiled load.
 type Engine struct {
-	sc   k6opts.Scenario // defaults filled
-	exec executor
-	mix  *mix
-	dial DialFunc
-	mw   Middleware
-	sink Sink
-	seed int64
-	base string
-	ua   string
-	tls  *tls.Config
+	sc      k6opts.Scenario // defaults filled
+	exec    executor
+	mix     *mix
+	dial    DialFunc
+	mw      Middleware
+	grpc    *grpcDescs // nil without gRPC calls
+	grpcInt grpc.UnaryClientInterceptor
+	sink    Sink
+	seed    int64
+	base    string
+	ua      string
+	tls     *tls.Config
 
 	// iteration replaces the request of an iteration in tests of the
 	// executors: it runs on the VU and reports false when interrupted.
@@ -93,6 +97,11 @@ func New(l *k6.Load, opts ...Option) (*Engine, error) {
 	if e.iteration == nil {
 		if e.mix, err = newMix(l.Requests, e.base, e.ua); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
+		}
+		if calls := e.mix.grpcCalls(); len(calls) > 0 {
+			if e.grpc, err = newGRPC(l.GRPC, calls); err != nil {
+				return nil, fmt.Errorf("load: %w", err)
+			}
 		}
 	}
 	return e, nil

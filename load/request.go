@@ -31,6 +31,18 @@ type request struct {
 	status   int  // the expected status; 0 means 200-399
 	contains [][]byte
 	weight   int
+	grpc     *grpcCall // a gRPC call: the HTTP fields are unused
+}
+
+// grpcCalls lists the mix's gRPC calls.
+func (m *mix) grpcCalls() []*grpcCall {
+	var out []*grpcCall
+	for _, r := range m.reqs {
+		if r.grpc != nil {
+			out = append(out, r.grpc)
+		}
+	}
+	return out
 }
 
 // expected reports whether a status is what the request expects: k6's
@@ -93,6 +105,17 @@ func newMix(reqs []k6.Request, base, userAgent string) (*mix, error) {
 	m := &mix{}
 	base = strings.TrimSuffix(base, "/")
 	for i, q := range reqs {
+		if q.GRPC != nil {
+			c, err := newGRPCCall(q)
+			if err != nil {
+				return nil, fmt.Errorf("request %d (%s): %w", i, q.Name, err)
+			}
+			r := &request{idx: i, grpc: c, weight: max(q.Weight, 1)}
+			m.reqs = append(m.reqs, r)
+			m.total += r.weight
+			m.cum = append(m.cum, m.total)
+			continue
+		}
 		raw := q.URL
 		if base != "" {
 			raw = base + q.Path

@@ -9,10 +9,18 @@ type Sample struct {
 	Start, End time.Time
 	// Request is the index of the request in the mix.
 	Request int
-	// Status is the response's status code; 0 when there was no response.
+	// Status is the response's status code; 0 when there was no response
+	// (and for gRPC calls).
 	Status int
+	// GRPC marks a gRPC call; GRPCCode is then its status code
+	// (google.golang.org/grpc/codes: 0 is OK, 14 UNAVAILABLE, ...), the
+	// client's own when the call got no status from the server.
+	GRPC     bool
+	GRPCCode int
 	// Failed is k6's http_req_failed: no response, or a status other than
-	// the expected one (the request's expect.status, or 200-399).
+	// the expected one (the request's expect.status, or 200-399); for a
+	// gRPC call, a status other than the expected one (expect.grpcStatus,
+	// or OK).
 	Failed bool
 	// ChecksPassed of ChecksTotal checks passed (status, then each
 	// bodyContains).

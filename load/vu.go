@@ -11,6 +11,8 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // RequestTimeout is how long one request may take, as k6's default
@@ -39,7 +41,8 @@ type vu struct {
 
 	mu    sync.Mutex
 	conns map[string]*h1conn
-	std   *http.Client // https, redirects and requests an HTTP middleware must see
+	std   *http.Client     // https, redirects and requests an HTTP middleware must see
+	gc    *grpc.ClientConn // gRPC calls (grpc.go)
 	body  []byte
 }
 
@@ -75,6 +78,9 @@ func (v *vu) close() {
 	if v.std != nil {
 		v.std.CloseIdleConnections()
 	}
+	if v.gc != nil {
+		_ = v.gc.Close()
+	}
 }
 
 // iterate runs one iteration: one request of the mix. It reports false
@@ -82,7 +88,9 @@ func (v *vu) close() {
 func (v *vu) iterate() bool {
 	r := v.e.mix.pick(v.rng)
 	var s Sample
-	if r.scheme == "http" && (v.e.mw == nil || !v.e.mw.Active()) {
+	if r.grpc != nil {
+		v.invoke(r, &s)
+	} else if r.scheme == "http" && (v.e.mw == nil || !v.e.mw.Active()) {
 		v.fast(r, &s)
 	} else {
 		v.slow(r, &s)

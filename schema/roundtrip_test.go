@@ -24,15 +24,19 @@ func fullScenario() Scenario {
 		Target: Target{
 			URL:        "http://127.0.0.1:8080",
 			Kubernetes: &KubernetesTarget{Namespace: "shop", Selector: map[string]string{"app": "checkout"}},
-			Metrics:    "http://127.0.0.1:8080/metrics",
-			Local:      &LocalTarget{Command: []string{"faultline", "demo-target"}, Env: map[string]string{"GOMAXPROCS": "2"}, Port: 8080, Readiness: "/healthz"},
+			GRPC:       "127.0.0.1:9090", GRPCTLS: true, Protos: &Protos{Files: []string{"protos/shop.proto"}, ImportPaths: []string{"protos"}},
+			Metrics: "http://127.0.0.1:8080/metrics",
+			Local:   &LocalTarget{Command: []string{"faultline", "demo-target"}, Env: map[string]string{"GOMAXPROCS": "2"}, Port: 8080, Readiness: "/healthz"},
 		},
 		Load: Load{
 			Executor: RampingArrivalRate, StartRate: ptr(0), TimeUnit: Duration(1e9),
 			Stages:          []Stage{{Duration: Duration(30e9), Target: 50}, {Duration: Duration(90e9), Target: 50}},
 			PreAllocatedVUs: 10, MaxVUs: 50, GracefulStop: ptr(Duration(5e9)), Parallelism: 2,
 			Requests: []Request{{Name: "checkout", Method: "POST", Path: "/checkout?x=1", Headers: map[string]string{"Content-Type": "application/json"},
-				Body: ptr(`{"sku":"a"}`), Weight: 3, Expect: &Expect{Status: 200, BodyContains: []string{"ok"}}}},
+				Body: ptr(`{"sku":"a"}`), Weight: 3, Expect: &Expect{Status: 200, BodyContains: []string{"ok"}}},
+				{Name: "grpc-checkout", GRPC: &GRPCCall{Method: "shop.v1.Shop/Checkout", Message: map[string]any{"sku": "a", "qty": 2.0},
+					Metadata: map[string]string{"x-team": "shop"}}, Weight: 1, Expect: &Expect{GRPCStatus: ptr(GRPCStatus("NOT_FOUND"))}},
+				{GRPC: &GRPCCall{Method: "Health/Check"}, Expect: &Expect{GRPCStatus: ptr(GRPCStatus("14"))}}},
 		},
 		Faults: map[string]Fault{
 			"delay":     {Start: Duration(10e9), Duration: Duration(10e9), Mode: ModeFixedPercent, Value: 50, Selector: sel, NetworkDelay: &NetworkDelay{Latency: Duration(500e6), Jitter: Duration(100e6), Correlation: 25, Direction: DirectionTo, Peer: peer}},

@@ -411,6 +411,9 @@ func enumMessage(alts []cueErr) string {
 // patterns maps fragments of the schema's regular expressions to what they
 // ask for, so that a failed pattern reads as a request, not a regexp.
 var patterns = []struct{ fragment, want string }{
+	{`*/[A-Za-z_][A-Za-z0-9_]*$`, "want a gRPC method's full name \"package.Service/Method\", such as \"shop.v1.Checkout/Pay\""},
+	{`\\[[0-9A-Fa-f:.]+\\]`, "want a host and port such as \"127.0.0.1:9090\" or \"checkout.shop:9090\""},
+	{`\\.proto$`, "want the path of a .proto file"},
 	{`\\.(0|[1-9][0-9]*)\\.(0|`, "want a strict semantic version MAJOR.MINOR.PATCH such as 1.2.0 (no leading v)"},
 	{`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, "want a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit"},
 	{`^https?://`, "want an absolute http:// or https:// URL"},

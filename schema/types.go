@@ -23,6 +23,9 @@ type Scenario struct {
 type Target struct {
 	URL        string            `json:"url"`
 	Kubernetes *KubernetesTarget `json:"kubernetes,omitempty"`
+	GRPC       string            `json:"grpc,omitempty"`
+	GRPCTLS    bool              `json:"grpcTLS,omitempty"`
+	Protos     *Protos           `json:"protos,omitempty"`
 	Metrics    string            `json:"metrics,omitempty"`
 	Prometheus *PrometheusTarget `json:"prometheus,omitempty"`
 	Local      *LocalTarget      `json:"local,omitempty"`
@@ -33,6 +36,12 @@ type PrometheusTarget struct {
 	URL      string            `json:"url"`
 	Matchers map[string]string `json:"matchers,omitempty"`
 	PodLabel string            `json:"podLabel,omitempty"`
+}
+
+// Protos mirrors #Target.protos.
+type Protos struct {
+	Files       []string `json:"files"`
+	ImportPaths []string `json:"importPaths,omitempty"`
 }
 
 // KubernetesTarget mirrors #Target.kubernetes.
@@ -90,17 +99,26 @@ type Stage struct {
 type Request struct {
 	Name    string            `json:"name,omitempty"`
 	Method  string            `json:"method,omitempty"`
-	Path    string            `json:"path"`
+	Path    string            `json:"path,omitempty"`
+	GRPC    *GRPCCall         `json:"grpc,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    *string           `json:"body,omitempty"`
 	Weight  int               `json:"weight,omitempty"`
 	Expect  *Expect           `json:"expect,omitempty"`
 }
 
+// GRPCCall mirrors #GRPCCall.
+type GRPCCall struct {
+	Method   string            `json:"method"`
+	Message  map[string]any    `json:"message,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
 // Expect mirrors #Request.expect.
 type Expect struct {
-	Status       int      `json:"status,omitempty"`
-	BodyContains []string `json:"bodyContains,omitempty"`
+	Status       int         `json:"status,omitempty"`
+	BodyContains []string    `json:"bodyContains,omitempty"`
+	GRPCStatus   *GRPCStatus `json:"grpcStatus,omitempty"`
 }
 
 // Modes.

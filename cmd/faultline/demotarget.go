@@ -42,6 +42,7 @@ addresses are accepted unless --allow-external is given.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", demotarget.DefaultListen, "address of the service (host:port; port 0 picks a free one)")
 	f.StringVar(&cfg.DownstreamListen, "downstream-listen", demotarget.DefaultDownstreamListen, "address of the downstream /pay service")
+	f.StringVar(&cfg.GRPCListen, "grpc-listen", "", "address of the gRPC service (faultline.demo.v1.Shop/Checkout, health, reflection); none when empty")
 	f.StringVar(&cfg.DownstreamURL, "downstream-url", "", "call the downstream at this base URL instead of --downstream-listen (e.g. a fault injector's proxy)")
 	f.DurationVar(&cfg.DownstreamLatency, "downstream-latency", demotarget.DefaultDownstreamLatency, "how long the downstream /pay takes to answer")
 	f.DurationVar(&cfg.DownstreamTimeout, "downstream-timeout", demotarget.DefaultDownstreamTimeout, "checkout's deadline for the payment call (503 when exceeded)")

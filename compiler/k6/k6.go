@@ -281,7 +281,7 @@ func newCompilation(p *plan.Plan) (*compilation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k6: scenario %s: %w", p.Scenario, err)
 	}
-	c.load = Load{Scenario: sc, Requests: c.requests()}
+	c.load = Load{Scenario: sc, Requests: c.requests(), GRPC: c.grpcTarget()}
 	c.options = k6opts.Options{
 		Scenarios:         map[string]k6opts.Scenario{ScenarioName: sc},
 		SummaryTrendStats: []string{"avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count"},

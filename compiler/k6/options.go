@@ -20,6 +20,29 @@ type Load struct {
 	Scenario k6opts.Scenario
 	// Requests is the script's request mix, in the scenario's order.
 	Requests []Request
+	// GRPC is where the gRPC calls of the mix go; nil when there are none.
+	GRPC *GRPCTarget
+}
+
+// GRPCTarget is target.grpc and how its methods are described.
+type GRPCTarget struct {
+	// Address is host:port.
+	Address string `json:"address"`
+	// TLS: plaintext when false.
+	TLS bool `json:"tls"`
+	// ProtoFiles and ImportPaths describe the services; without files the
+	// descriptors come from the server's reflection service.
+	ProtoFiles  []string `json:"protoFiles"`
+	ImportPaths []string `json:"importPaths"`
+}
+
+// GRPCCall is a gRPC request of the mix: the method's full name
+// ("package.Service/Method"), the message in protobuf's JSON mapping, the
+// metadata.
+type GRPCCall struct {
+	Method   string            `json:"method"`
+	Message  map[string]any    `json:"message"`
+	Metadata map[string]string `json:"metadata"`
 }
 
 // Request is one entry of the script's request mix (the JSON the script
@@ -37,6 +60,11 @@ type Request struct {
 	BodyContains []string `json:"bodyContains"`
 	// CheckNames name the checks: status first, then one per bodyContains.
 	CheckNames []string `json:"checkNames"`
+	// GRPC is set when the request is a gRPC call (URL, Path, Method,
+	// Headers and Body are then empty); GRPCStatus is the status code it
+	// expects (0, OK, by default).
+	GRPC       *GRPCCall `json:"grpc,omitempty"`
+	GRPCStatus int       `json:"grpcStatus,omitempty"`
 }
 
 // CompileLoad compiles a plan's load as Emit writes it into the script
@@ -112,6 +140,10 @@ func (c *compilation) requests() []Request {
 	base := strings.TrimSuffix(c.s.Target.URL, "/")
 	out := make([]Request, 0, len(c.s.Load.Requests))
 	for _, r := range c.s.Load.Requests {
+		if r.GRPC != nil {
+			out = append(out, grpcRequest(r))
+			continue
+		}
 		q := Request{
 			Name: r.Name, Method: r.Method, URL: base + r.Path, Path: r.Path, Headers: maps.Clone(r.Headers),
 			Weight: r.Weight, BodyContains: []string{},
@@ -149,4 +181,51 @@ func (c *compilation) requests() []Request {
 		out = append(out, q)
 	}
 	return out
+}
+
+// grpcRequest compiles a gRPC call of the mix: named for its method by
+// default, one check (the status).
+func grpcRequest(r schema.Request) Request {
+	q := Request{Name: r.Name, Weight: r.Weight, Headers: map[string]string{}, BodyContains: []string{},
+		GRPC: &GRPCCall{Method: r.GRPC.Method, Message: maps.Clone(r.GRPC.Message), Metadata: maps.Clone(r.GRPC.Metadata)}}
+	if q.Name == "" {
+		q.Name = r.GRPC.Method
+	}
+	if q.Weight == 0 {
+		q.Weight = 1
+	}
+	if q.GRPC.Message == nil {
+		q.GRPC.Message = map[string]any{}
+	}
+	if q.GRPC.Metadata == nil {
+		q.GRPC.Metadata = map[string]string{}
+	}
+	if r.Expect != nil && r.Expect.GRPCStatus != nil {
+		// vet has checked the code; an unknown one expects UNKNOWN, never OK.
+		code, err := r.Expect.GRPCStatus.Code()
+		if err != nil {
+			code = 2
+		}
+		q.GRPCStatus = code
+	}
+	q.CheckNames = []string{q.Name + ": status is " + schema.GRPCCodeName(q.GRPCStatus)}
+	return q
+}
+
+// grpcTarget is the load's gRPC target, or nil when no request is a call.
+func (c *compilation) grpcTarget() *GRPCTarget {
+	for _, r := range c.s.Load.Requests {
+		if r.GRPC == nil {
+			continue
+		}
+		t := &GRPCTarget{Address: c.s.Target.GRPC, TLS: c.s.Target.GRPCTLS, ProtoFiles: []string{}, ImportPaths: []string{}}
+		if p := c.s.Target.Protos; p != nil {
+			t.ProtoFiles, t.ImportPaths = slices.Clone(p.Files), slices.Clone(p.ImportPaths)
+			if t.ImportPaths == nil {
+				t.ImportPaths = []string{}
+			}
+		}
+		return t
+	}
+	return nil
 }

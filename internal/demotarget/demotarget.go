@@ -79,6 +79,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 )
 
 // Defaults of Config's zero fields.
@@ -111,6 +112,10 @@ type Config struct {
 	Listen string
 	// DownstreamListen is the downstream's listener (DefaultDownstreamListen).
 	DownstreamListen string
+	// GRPCListen, when set, is the gRPC server's address (faultline.demo.v1.Shop
+	// beside health and reflection; see grpc.go). Port 0 picks a free port;
+	// Server.GRPCAddr reports it.
+	GRPCListen string
 	// DownstreamURL, if set, is the base URL the service calls the downstream
 	// at (for example a fault injector's proxy in front of DownstreamListen);
 	// by default it calls its own downstream listener directly.
@@ -177,7 +182,10 @@ func (c Config) withDefaults() Config {
 // is an http(s) URL.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	for _, l := range []struct{ flag, addr string }{{"listen", c.Listen}, {"downstream-listen", c.DownstreamListen}} {
+	for _, l := range []struct{ flag, addr string }{{"listen", c.Listen}, {"downstream-listen", c.DownstreamListen}, {"grpc-listen", c.GRPCListen}} {
+		if l.addr == "" {
+			continue // grpc-listen unset: no gRPC server
+		}
 		if err := checkListen(l.addr, c.AllowExternal); err != nil {
 			return fmt.Errorf("%s %q: %w", l.flag, l.addr, err)
 		}
@@ -220,6 +228,8 @@ type Server struct {
 	cfg        Config
 	ln, downLn net.Listener
 	main, down *http.Server
+	grpcLn     net.Listener // nil without Config.GRPCListen
+	grpcSrv    *grpc.Server
 	client     *http.Client
 	downURL    string
 
@@ -300,6 +310,16 @@ func Listen(cfg Config) (*Server, error) {
 		IdleConnTimeout:     cfg.IdleTimeout,
 	}}
 	s.initMetrics()
+	if cfg.GRPCListen != "" {
+		if s.grpcSrv, err = s.newGRPCServer(); err == nil {
+			s.grpcLn, err = listen(cfg.GRPCListen, "grpc-listen")
+		}
+		if err != nil {
+			ln.Close()
+			downLn.Close()
+			return nil, err
+		}
+	}
 	errLog := log.New(cfg.Log, "demo-target: ", 0)
 	s.main = &http.Server{
 		Handler:           s.mainMux(),
@@ -336,6 +356,14 @@ func listen(addr, flag string) (net.Listener, error) {
 // Addr is the main listener's bound address, such as 127.0.0.1:18080.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// GRPCAddr is the gRPC listener's bound address, or "" without one.
+func (s *Server) GRPCAddr() string {
+	if s.grpcLn == nil {
+		return ""
+	}
+	return s.grpcLn.Addr().String()
+}
+
 // URL is the main listener's base URL, such as http://127.0.0.1:18080.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
@@ -359,6 +387,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	fmt.Fprintf(s.cfg.Log, "demo-target downstream (payments) on http://%s (called at %s)\n", s.DownstreamAddr(), s.downURL)
+	if s.grpcLn != nil {
+		fmt.Fprintf(s.cfg.Log, "demo-target gRPC (%s, health, reflection) on %s\n", ShopService, s.GRPCAddr())
+	}
 	fmt.Fprintf(s.cfg.Log, "demo-target listening on %s\n", s.URL())
 	if cfg.Ready != nil {
 		cfg.Ready(s)
@@ -375,8 +406,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.served.Swap(true) {
 		return errors.New("demotarget: Serve called twice")
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.down.Serve(s.downLn) }()
+	if s.grpcSrv != nil {
+		go func() { errc <- s.grpcSrv.Serve(s.grpcLn) }()
+	}
 	go func() { errc <- s.main.Serve(s.ln) }()
 
 	var serveErr error
@@ -387,6 +421,17 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
+	if s.grpcSrv != nil {
+		// In-flight calls finish (they still reach the downstream), within
+		// the shutdown's bound.
+		stopped := make(chan struct{})
+		go func() { s.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			s.grpcSrv.Stop()
+		}
+	}
 	shutErr := s.main.Shutdown(sctx) // in-flight checkouts still reach the downstream
 	auditsDone := make(chan struct{})
 	go func() { s.audits.Wait(); close(auditsDone) }()
@@ -404,7 +449,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.down.Close()
 	}
 	s.client.CloseIdleConnections()
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
 		return fmt.Errorf("demo-target: %w", serveErr)
 	}
 	if shutErr != nil && !errors.Is(shutErr, context.DeadlineExceeded) {
@@ -572,21 +617,46 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{"body must be JSON like {\"sku\":\"demo\",\"qty\":1}: " + err.Error()})
 		return
 	}
-	if req.Qty < 1 || req.Qty > maxQty {
-		writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("qty must be 1 to %d", maxQty)})
-		return
+	order, amount, err := s.checkout(r.Context(), req.SKU, req.Qty)
+	var ce *checkoutError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, CheckoutResponse{Order: order, SKU: req.SKU, Qty: req.Qty, AmountCents: amount, Status: "paid"})
+	case errors.As(err, &ce) && ce.status == StatusClientClosedRequest:
+		// The client hung up; nobody reads the answer.
+		w.WriteHeader(StatusClientClosedRequest)
+	case errors.As(err, &ce):
+		writeJSON(w, ce.status, errorBody{ce.msg})
+	}
+}
+
+// checkoutError is a checkout that did not go through: the HTTP status it
+// answers with and why.
+type checkoutError struct {
+	status int
+	msg    string
+}
+
+func (e *checkoutError) Error() string { return e.msg }
+
+// checkout reserves qty of sku and pays for it: the catalog under its read
+// lock, the stock under its write lock, the payment through the downstream
+// with a deadline, and the detached audit write. POST /checkout and the
+// gRPC Shop/Checkout both run it. A failure is a *checkoutError.
+func (s *Server) checkout(rctx context.Context, sku string, qty int) (order int64, amountCents int, err error) {
+	if qty < 1 || qty > maxQty {
+		return 0, 0, &checkoutError{http.StatusBadRequest, fmt.Sprintf("qty must be 1 to %d", maxQty)}
 	}
 	s.catalogMu.RLock()
-	p, ok := s.catalog[req.SKU]
+	p, ok := s.catalog[sku]
 	s.catalogMu.RUnlock()
 	if !ok {
-		writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("unknown sku %q", req.SKU)})
-		return
+		return 0, 0, &checkoutError{http.StatusNotFound, fmt.Sprintf("unknown sku %q", sku)}
 	}
 
-	s.reserve(req.SKU, req.Qty)
-	order := s.orders.Add(1)
-	pay := payRequest{Order: order, SKU: req.SKU, Qty: req.Qty, AmountCents: p.PriceCents * req.Qty}
+	s.reserve(sku, qty)
+	order = s.orders.Add(1)
+	pay := payRequest{Order: order, SKU: sku, Qty: qty, AmountCents: p.PriceCents * qty}
 
 	// The audit write: detached from the request and bounded only by its
 	// own timeout — the documented weakness (see the package comment).
@@ -604,7 +674,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	// The payment: bounded by the request's deadline.
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.DownstreamTimeout)
+	ctx, cancel := context.WithTimeout(rctx, s.cfg.DownstreamTimeout)
 	defer cancel()
 	type result struct {
 		status int
@@ -622,28 +692,26 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	case <-ctx.Done():
 		res = result{err: ctx.Err()}
 	}
-	if res.err != nil && r.Context().Err() != nil {
-		res.err = r.Context().Err()
+	if res.err != nil && rctx.Err() != nil {
+		res.err = rctx.Err()
 	}
 	s.downstreamReq.WithLabelValues("pay", outcome(res.err)).Inc()
 	switch {
 	case res.err == nil && res.status == http.StatusOK:
-		writeJSON(w, http.StatusOK, CheckoutResponse{Order: order, SKU: req.SKU, Qty: req.Qty, AmountCents: pay.AmountCents, Status: "paid"})
-		return
-	case r.Context().Err() != nil:
-		// The client hung up; nobody reads the answer.
-		s.release(req.SKU, req.Qty)
-		w.WriteHeader(StatusClientClosedRequest)
+		return order, pay.AmountCents, nil
+	case rctx.Err() != nil:
+		s.release(sku, qty)
+		return 0, 0, &checkoutError{StatusClientClosedRequest, "the client hung up"}
 	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
-		s.release(req.SKU, req.Qty)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{fmt.Sprintf("payment service did not answer within %s", s.cfg.DownstreamTimeout)})
+		s.release(sku, qty)
+		return 0, 0, &checkoutError{http.StatusServiceUnavailable, fmt.Sprintf("payment service did not answer within %s", s.cfg.DownstreamTimeout)}
 	case res.err != nil:
 		s.logDownstreamError(res.err)
-		s.release(req.SKU, req.Qty)
-		writeJSON(w, http.StatusBadGateway, errorBody{"payment failed: " + res.err.Error()})
+		s.release(sku, qty)
+		return 0, 0, &checkoutError{http.StatusBadGateway, "payment failed: " + res.err.Error()}
 	default:
-		s.release(req.SKU, req.Qty)
-		writeJSON(w, http.StatusBadGateway, errorBody{fmt.Sprintf("payment refused: downstream answered %d", res.status)})
+		s.release(sku, qty)
+		return 0, 0, &checkoutError{http.StatusBadGateway, fmt.Sprintf("payment refused: downstream answered %d", res.status)}
 	}
 }
 
