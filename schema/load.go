@@ -282,6 +282,9 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 		return nil, append(diags, loadErrors(inst.Err, displayDir(u))...)
 	}
 	pf := posFinder{files: userFiles(inst)}
+	if ds := unknownSchemaRefs(pf.files); len(ds) > 0 {
+		return nil, append(diags, ds...)
+	}
 	v := l.ctx.BuildInstance(inst)
 	scenarios := v.LookupPath(cue.MakePath(cue.Str("scenarios")))
 	def := l.scenarioDef(inst)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -428,6 +429,83 @@ func loadErrors(err error, fallback string) Diagnostics {
 	}
 	for _, e := range rest {
 		out = append(out, cueDiagnostics(e, posFinder{}, nil, "", fallback)...)
+	}
+	return out
+}
+
+// schemaNames lists the top-level names of the embedded schema
+// (#Scenarios, #Scenario, #Load, ...).
+func schemaNames() map[string]bool {
+	names := map[string]bool{}
+	entries, _ := fs.ReadDir(files, ".")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(files, e.Name())
+		f, err := parser.ParseFile(e.Name(), b)
+		if err != nil {
+			continue
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				if n, ok := labelName(fd.Label); ok {
+					names[n] = true
+				}
+			}
+		}
+	}
+	return names
+}
+
+// unknownSchemaRefs finds references to names the schema does not have,
+// such as schema.#Scenaros: CUE would leave such a struct unconstrained.
+func unknownSchemaRefs(userFiles []*ast.File) Diagnostics {
+	var out Diagnostics
+	var names map[string]bool
+	for _, f := range userFiles {
+		pkg := ""
+		for imp := range f.ImportSpecs() {
+			if p, err := literal.Unquote(imp.Path.Value); err == nil && p == ImportPath {
+				pkg = "schema"
+				if imp.Name != nil {
+					pkg = imp.Name.Name
+				}
+			}
+		}
+		if pkg == "" {
+			continue
+		}
+		ast.Walk(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			x, ok := sel.X.(*ast.Ident)
+			if !ok || x.Name != pkg {
+				return true
+			}
+			name, ok := labelName(sel.Sel)
+			if !ok {
+				return true
+			}
+			if names == nil {
+				names = schemaNames()
+			}
+			if !names[name] {
+				msg := fmt.Sprintf("%s.%s is not in the scenario schema: declare scenarios as  scenarios: %s.#Scenarios & {...}", pkg, name, pkg)
+				best, bestD := "", 1+len(name)/3
+				for k := range names {
+					if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD || d == bestD && k < best {
+						best, bestD = k, d
+					}
+				}
+				if best != "" {
+					msg = fmt.Sprintf("%s.%s is not in the scenario schema: did you mean %s.%s?", pkg, name, pkg, best)
+				}
+				d := Diagnostic{Message: msg}
+				setPos(&d, sel.Sel.Pos())
+				out = append(out, d)
+			}
+			return true
+		}, nil)
 	}
 	return out
 }
