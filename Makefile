@@ -4,10 +4,10 @@ BIN      ?= bin/faultline
 PKGS     ?= ./...
 BENCHTIME ?= 3x
 
-.PHONY: help build test tsc editor lint generate demo bench fuzz clean
+.PHONY: help build test tsc editor lint generate demo bench fuzz publish-schema base-image image clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build: ## build bin/faultline
 	$(GO) build -o $(BIN) ./cmd/faultline
@@ -49,6 +49,19 @@ bench: build ## benchmarks, ratios measured side by side in one run (needs wrk: 
 fuzz: ## fuzz the scenario loaders for a while each
 	$(GO) test -run '^$$' -fuzz FuzzLoadYAML -fuzztime 60s ./schema
 	$(GO) test -run '^$$' -fuzz FuzzLoadCUE -fuzztime 60s ./schema
+
+SCHEMA_VERSION ?= $(shell sed -n 's/^const ModuleVersion = "\(.*\)"$$/\1/p' schema/module.go)
+
+publish-schema: ## publish the schema as the CUE module faultline.dev/schema@$(SCHEMA_VERSION) (cue mod publish) to CUE_REGISTRY
+	SCHEMA_VERSION=$(SCHEMA_VERSION) bash hack/publish-schema.sh
+
+base-image: ## push faultline's base image (CA roots, passwd, /tmp; no shell) to KO_DEFAULTBASEIMAGE
+	@test -n "$(KO_DEFAULTBASEIMAGE)" || { echo "set KO_DEFAULTBASEIMAGE=REGISTRY/REPO:TAG"; exit 2; }
+	$(GO) run ./hack/base-image $(KO_DEFAULTBASEIMAGE)
+
+image: ## build faultline's image with the pinned ko and push it to KO_DOCKER_REPO (base: KO_DEFAULTBASEIMAGE; make base-image)
+	@test -n "$(KO_DOCKER_REPO)" -a -n "$(KO_DEFAULTBASEIMAGE)" || { echo "set KO_DOCKER_REPO=REGISTRY/REPO and KO_DEFAULTBASEIMAGE=REGISTRY/REPO:TAG"; exit 2; }
+	$(GO) tool -modfile=tools/ko/go.mod ko build --bare --sbom=none $(KOFLAGS) ./cmd/faultline
 
 clean: ## remove build output
 	rm -rf bin out

@@ -4,6 +4,7 @@
 //	chaos/<NN>-<fault>.yaml  one Chaos Mesh object per fault, self-expiring
 //	workflow.yaml            the same timeline as one Chaos Mesh Workflow
 //	k6/...                   the k6 script, its options, the k6-operator TestRun and ConfigMap
+//	scenario.json            the scenario itself, canonical JSON: its sha256 is the content hash
 //	plan.json                the timeline, phases, SLOs, versions and the sha256 of every file
 //
 // A compiled version is immutable: compiling different content under an
@@ -49,6 +50,12 @@ const (
 
 // PlanFileName is the name of the plan file in a compiled version's directory.
 const PlanFileName = "plan.json"
+
+// ScenarioFileName is the scenario a version was compiled from, as canonical
+// JSON (plan.ContentHash hashes exactly these bytes): a version pulled from a
+// registry carries what `faultline run` needs, and the schema loader reads it
+// back into the same scenario.
+const ScenarioFileName = "scenario.json"
 
 // File is one artifact: its path relative to the version directory (with
 // '/' separators) and its content.
@@ -268,6 +275,11 @@ func Render(ctx context.Context, loaded *schema.Loaded, p *plan.Plan, opts Optio
 		}
 		extra = append(extra, fs...)
 	}
+	src, err := json.Marshal(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding %s: %w", ScenarioFileName, err)
+	}
+	extra = append(extra, File{Path: ScenarioFileName, Data: src})
 	slices.SortFunc(extra, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	seen := map[string]bool{PlanFileName: true}
 	for _, f := range files {

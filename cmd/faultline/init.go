@@ -36,8 +36,9 @@ type initFile struct {
 
 func newInitCmd() *cobra.Command {
 	var (
-		force  bool
-		module string
+		force    bool
+		module   string
+		registry string
 	)
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
@@ -53,10 +54,18 @@ directory):
                                      kubernetes on main, JUnit report as an artifact
   README.md                          how to use all of the above
 
+With --registry R, nothing is vendored: cue.mod/module.cue depends on the
+CUE module ` + schema.Module + ` (` + schema.ModuleVersion + `, published into R with
+make publish-schema), and cue vet fetches it with CUE_REGISTRY=faultline.dev=R
+(the generated hooks, workflow and README say so). R is a registry in
+CUE_REGISTRY's syntax: host[:port][/prefix][+insecure]. faultline vet needs
+no registry: it checks against the schema it embeds.
+
 Everything it writes passes faultline vet and cue vet -c as generated. It
 refuses to overwrite a file that exists unless --force is given.`,
 		Example: `  faultline init
-  faultline init chaos --module example.com/shop/chaos@v0`,
+  faultline init chaos --module example.com/shop/chaos@v0
+  faultline init chaos --registry registry.example.com/cue-modules`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -66,7 +75,13 @@ refuses to overwrite a file that exists unless --force is given.`,
 			if !cueModuleRE.MatchString(module) {
 				return usageError{fmt.Errorf("--module %q: want a CUE module path with a major version, such as example.com/scenarios@v0", module)}
 			}
+			if registry != "" && !cueRegistryRE.MatchString(registry) {
+				return usageError{fmt.Errorf("--registry %q: want a registry as CUE_REGISTRY writes one, host[:port][/prefix][+insecure], such as registry.example.com/cue or 127.0.0.1:5000+insecure", registry)}
+			}
 			files := initFiles(module, initRev())
+			if registry != "" {
+				files = initRegistryFiles(files, module, registry)
+			}
 			var exist []string
 			for _, f := range files {
 				if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.path))); err == nil {
@@ -76,7 +91,7 @@ refuses to overwrite a file that exists unless --force is given.`,
 				}
 			}
 			vendored := filepath.Join(dir, schema.VendorDir)
-			if _, err := os.Stat(vendored); err == nil {
+			if _, err := os.Stat(vendored); err == nil && registry == "" {
 				exist = append(exist, filepath.ToSlash(schema.VendorDir)+"/")
 			}
 			if len(exist) > 0 && !force {
@@ -93,6 +108,10 @@ refuses to overwrite a file that exists unless --force is given.`,
 				}
 				fmt.Fprintln(out, "wrote", p)
 			}
+			if registry != "" {
+				fmt.Fprintf(out, "\nnext: edit %s, then `faultline vet ./...` and `CUE_REGISTRY=%s cue vet -c ./...` in %s\n", initScenario, initCUERegistry(registry), dir)
+				return nil
+			}
 			written, err := schema.Vendor(dir)
 			if err != nil {
 				return fmt.Errorf("vendoring the schema: %w", err)
@@ -104,6 +123,7 @@ refuses to overwrite a file that exists unless --force is given.`,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that exist")
 	cmd.Flags().StringVar(&module, "module", "example.com/scenarios@v0", "the CUE module path written into cue.mod/module.cue")
+	cmd.Flags().StringVar(&registry, "registry", "", "depend on the schema module "+schema.Module+" in this CUE registry (host[:port][/prefix][+insecure]) instead of vendoring it")
 	return cmd
 }
 

@@ -73,6 +73,8 @@ Exit codes:
 		newDiffCmd(),
 		newReportCmd(),
 		newInitCmd(),
+		newPushCmd(),
+		newPullCmd(),
 		newMaturityCmd(),
 		newStressWorkerCmd(),
 	)

@@ -32,9 +32,10 @@ func newRunCmd() *cobra.Command {
 		output    string
 		after     afterRun
 		kf        kubeFlags
+		rf        registryFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "run PATH",
+		Use:   "run PATH | REGISTRY/REPO@sha256:DIGEST",
 		Short: "Run a scenario: load, faults on the plan's clock, per-phase SLO verdict",
 		Long: `run executes one scenario: it starts the load with faultline's own engine (k6's
 executor semantics, in-process), injects and recovers each fault at its offset
@@ -85,6 +86,13 @@ Backends:
               available, any runner's k6 threshold failure is an SLO breach, and
               every phase SLO is no-data (never a pass).
 
+From a registry: PATH may be a version faultline push uploaded
+(REGISTRY/REPO@sha256:DIGEST, or :VERSION). It is pulled into a temporary
+directory, every file checked against plan.json, and the scenario it was
+compiled from (scenario.json, whose sha256 is the content hash) is run;
+the engine objects are built from it by this faultline, as for a local
+file. --plain-http as for faultline pull.
+
 The report directory (default out/<name>/<version>/runs/<run-id>) receives
 results.json, the compiled k6 script (k6/script.js, for your own k6), the
 target's output (target.log) and pprof snapshots of the target,
@@ -97,6 +105,7 @@ Exit codes: 0 pass, 4 SLO breach, 5 regression against the golden baseline
 a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 3 invalid scenario.`,
 		Example: `  faultline run scenarios/checkout-jitter.cue
+  faultline run registry.example.com/chaos/checkout-jitter@sha256:0123...
   faultline run scenarios/ --scenario checkout-jitter --report-dir out/run1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -104,7 +113,12 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				return usageError{fmt.Errorf("--output must be table or json, not %q", output)}
 			}
 			ctx := cmd.Context()
-			loaded, diags, err := schema.NewLoader().Load(ctx, args)
+			paths, done, err := runSource(cmd, args[0], &rf)
+			if err != nil {
+				return err
+			}
+			defer done()
+			loaded, diags, err := schema.NewLoader().Load(ctx, paths)
 			if err != nil {
 				return exitcode.With(exitcode.Aborted, err)
 			}
@@ -112,7 +126,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				fmt.Fprintln(cmd.ErrOrStderr(), diags.Error())
 				return exitcode.With(exitcode.Invalid, errSilent)
 			}
-			l, err := pick(loaded, name, args[0])
+			l, err := pick(loaded, name, paths[0])
 			if err != nil {
 				return err
 			}
@@ -226,6 +240,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 	after.flags(cmd)
 	kf.register(f)
 	f.String("prometheus", "", "a Prometheus server (http://host:port) to read the target's Go runtime SLIs from, per pod (overrides target.prometheus.url), and an in-cluster load's k6 remote-write series")
+	rf.register(f)
 	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; recorded in results.json")
 	return cmd
 }
