@@ -60,7 +60,7 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&k.allowNamespaces, "allow-namespace", nil, "kubernetes: allow a protected namespace (kube-system, kube-public, kube-node-lease, chaos-mesh); repeatable")
 	f.BoolVar(&k.allowBlastRadius, "allow-blast-radius", false, "kubernetes: allow faults above guardrails.maxBlastRadius")
 	f.StringVar(&k.timing, "timing", kube.TimingRunner, "kubernetes: who keeps the faults' clock: runner (faultline creates and deletes each fault's object at its offset) or workflow (faultline applies the compiled Chaos Mesh Workflow and follows it: Accomplished ends the faults, an abort ends the run as aborted)")
-	f.StringVar(&k.load, "load", kube.LoadLocal, "where the load comes from: local (the embedded k6 on this machine, with per-phase numbers) or in-cluster (kubernetes: the compiled k6-operator TestRun and its ConfigMap are applied and followed; per-phase numbers are not available, the run is judged from the runners' k6 thresholds and phase SLOs are no-data)")
+	f.StringVar(&k.load, "load", kube.LoadLocal, "where the load comes from: local (faultline's engine on this machine, with per-phase numbers) or in-cluster (kubernetes: the compiled k6-operator TestRun and its ConfigMap are applied and followed; per-phase numbers are not available, the run is judged from the runners' k6 thresholds and phase SLOs are no-data)")
 	f.BoolVar(&k.force, "force", false, "kubernetes: delete the objects an earlier run of the scenario left, instead of refusing to run")
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"faultline.dev/faultline/internal/exitcode"
 	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner"
+	"faultline.dev/faultline/runner/kube"
 	"faultline.dev/faultline/runner/local"
 	"faultline.dev/faultline/runner/report"
 	"faultline.dev/faultline/schema"
@@ -155,7 +157,11 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				fmt.Fprintln(cmd.ErrOrStderr(), kdiags.Error())
 				return exitcode.With(exitcode.Invalid, errSilent)
 			}
-			if err != nil {
+			noScript := errors.Is(err, k6.ErrGRPCScript)
+			if noScript && kf.load == kube.LoadInCluster {
+				return usageError{err}
+			}
+			if err != nil && !noScript {
 				return err
 			}
 			runID := newRunID()
@@ -166,12 +172,19 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			if reportDir == "" {
 				reportDir = filepath.Join("out", l.Scenario.Name, l.Scenario.Version, "runs", runID)
 			}
-			script := filepath.Join(reportDir, k6.ScriptPath)
-			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
-			if err := os.WriteFile(script, files.Get(k6.ScriptPath), 0o644); err != nil {
-				return err
+			if noScript {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: no k6/script.js in the report:", k6.ErrGRPCScript)
+			} else {
+				script := filepath.Join(reportDir, k6.ScriptPath)
+				if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(script, files.Get(k6.ScriptPath), 0o644); err != nil {
+					return err
+				}
 			}
 			self, err := os.Executable()
 			if err != nil {
