@@ -414,3 +414,61 @@ slos:
 		t.Errorf("steady: %d of %d requests failed, want none", r.Phases[0].Failed, r.Phases[0].Requests)
 	}
 }
+
+// TestRunLeakCheck: a target with a planted goroutine leak (from the
+// fault on, every request leaves a goroutine behind) breaches the
+// recovery goroutine SLO, and the leak check names the leaking stack: at
+// the top of the diff in results.json and in the terminal summary.
+func TestRunLeakCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "leaktarget")
+	if out, err := exec.Command("go", "build", "-o", target, "./testdata/leaktarget").CombinedOutput(); err != nil {
+		t.Fatalf("building the leak target: %v\n%s", err, out)
+	}
+	port := freeLoopbackPort(t)
+	src := fmt.Sprintf(`name: leak
+version: 1.0.0
+target:
+  url: http://127.0.0.1:%[1]d
+  metrics: http://127.0.0.1:%[1]d/metrics
+  local:
+    command: [%[2]q, "127.0.0.1:%[1]d"]
+    env: {LEAK_AFTER: 3s}
+    readiness: /healthz
+load:
+  executor: constant-arrival-rate
+  rate: 40
+  duration: 9s
+  preAllocatedVUs: 10
+  maxVUs: 40
+  requests: [{path: /work, expect: {status: 200}}]
+faults:
+  delay: {start: 3s, duration: 3s, mode: all, networkDelay: {latency: 10ms}}
+slos:
+  recovery: {within: 1s, goroutines: {overSteady: 20}}
+`, port, target)
+	scen := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "run", scen, "--report-dir", filepath.Join(dir, "report"), "--quiet")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitcode.SLOBreach {
+		t.Fatalf("exit %d, want %d (the goroutine SLO breached):\n%s", code, exitcode.SLOBreach, out)
+	}
+	r := readResults(t, dir)
+	g := r.Goroutines
+	if g == nil || len(g.Stacks) == 0 {
+		t.Fatalf("no goroutine diff: %+v\n%s", g, out)
+	}
+	top := g.Stacks[0]
+	if !strings.Contains(strings.Join(top.Stack, " "), "main.plantedLeak") || top.After-top.Before < 100 {
+		t.Errorf("top of the diff: +%d %v; want the planted leak, +200 or so", top.After-top.Before, top.Stack)
+	}
+	if !strings.Contains(string(out), "the stacks that grew most") || !strings.Contains(string(out), "main.plantedLeak") {
+		t.Errorf("the terminal summary does not name the leak:\n%s", out)
+	}
+}
