@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 )
 
 // maxBody bounds the response body kept for bodyContains checks; the rest
@@ -16,9 +17,10 @@ const maxBody = 16 << 20
 
 // h1conn is one keep-alive HTTP/1.1 connection of a VU.
 type h1conn struct {
-	nc   net.Conn
-	br   *bufio.Reader
-	used bool // a request was answered on it: a failure before any byte may be a stale keep-alive
+	nc    net.Conn
+	br    *bufio.Reader
+	used  bool      // a request was answered on it: a failure before any byte may be a stale keep-alive
+	until time.Time // the deadline set on nc
 }
 
 var errMalformed = errors.New("malformed HTTP response")
