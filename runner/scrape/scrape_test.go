@@ -41,7 +41,9 @@ func TestScrapeRealGoCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Goroutines < first.Goroutines+50 {
+	// The first scrape's own goroutines (its connection's server and
+	// client sides) may be gone by the second: allow for a few.
+	if second.Goroutines < first.Goroutines+45 {
 		t.Errorf("goroutines %v then %v: the 50 new ones are missing", first.Goroutines, second.Goroutines)
 	}
 	if math.IsNaN(second.HeapInUse) || second.HeapInUse <= 0 || math.IsNaN(second.RSS) || second.RSS <= 0 {
