@@ -19,6 +19,7 @@ import (
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
+	typo "faultline.dev/faultline/internal/suggest"
 )
 
 // MaxFileSize is the largest scenario file faultline reads: 10 MB holds a
@@ -493,7 +494,7 @@ func unknownSchemaRefs(userFiles []*ast.File) Diagnostics {
 				msg := fmt.Sprintf("%s.%s is not in the scenario schema: declare scenarios as  scenarios: %s.#Scenarios & {...}", pkg, name, pkg)
 				best, bestD := "", 1+len(name)/3
 				for k := range names {
-					if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD || d == bestD && k < best {
+					if d := typo.Distance(strings.ToLower(name), strings.ToLower(k)); d < bestD || d == bestD && k < best {
 						best, bestD = k, d
 					}
 				}

@@ -11,6 +11,7 @@ import (
 	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
+	typo "faultline.dev/faultline/internal/suggest"
 )
 
 // cueErr is one CUE error, its path made relative to the scenario.
@@ -347,7 +348,7 @@ var metricNames = []string{"p50", "p90", "p95", "p99", "avg", "max", "errorRate"
 func suggestFrom(name string, all []string) string {
 	best, bestD := "", 1+len(name)/3
 	for _, f := range all {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(f)); d < bestD {
+		if d := typo.Distance(strings.ToLower(name), strings.ToLower(f)); d < bestD {
 			best, bestD = f, d
 		}
 	}
@@ -393,7 +394,7 @@ func enumMessage(alts []cueErr) string {
 		best, bestD := "", 1+len(u)/3
 		for _, w := range want {
 			if wu, err := strconv.Unquote(w); err == nil {
-				if d := editDistance(strings.ToLower(u), strings.ToLower(wu)); d < bestD {
+				if d := typo.Distance(strings.ToLower(u), strings.ToLower(wu)); d < bestD {
 					best, bestD = w, d
 				}
 			}
@@ -618,7 +619,7 @@ func suggest(name string, parent []string, v ...cue.Value) string {
 			continue
 		}
 		all = append(all, f)
-		if d := editDistance(strings.ToLower(name), strings.ToLower(f)); d < bestD {
+		if d := typo.Distance(strings.ToLower(name), strings.ToLower(f)); d < bestD {
 			best, bestD = f, d
 		}
 	}
@@ -629,25 +630,4 @@ func suggest(name string, parent []string, v ...cue.Value) string {
 		return "; allowed: " + strings.Join(all, ", ")
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance of two strings.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
