@@ -207,7 +207,10 @@ func TestInClusterFromPrometheus(t *testing.T) {
 		t.Logf("SLO %s %s: %s measured %.4g (%s)", s.Phase, s.SLO, s.Status, s.Measured, s.Note)
 		switch s.SLO {
 		case "throughput":
-			if s.Status != results.StatusPass || s.Measured < 190 || s.Measured > 210 {
+			// The sum of both runners (one alone reads ~100/s); a push that
+			// lands just past a window's start moves 20 requests out of it
+			// (the counts themselves are checked exactly above).
+			if s.Status != results.StatusPass || s.Measured < 180 || s.Measured > 210 {
 				t.Errorf("throughput: %s %v, want ~200/s (both runners) passing 150", s.Status, s.Measured)
 			}
 		case "gcPause.p99":
