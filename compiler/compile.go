@@ -76,9 +76,6 @@ var k6Emitter Emitter = func(_ context.Context, _ *plan.Plan, loaded *schema.Loa
 	if len(diags) > 0 {
 		return nil, &Error{Diagnostics: diags}
 	}
-	if errors.Is(err, k6.ErrGRPCScript) {
-		return nil, err // a gap the error names, not a bug
-	}
 	if err != nil {
 		return nil, fmt.Errorf("faultline bug: %w", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -157,12 +156,13 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				fmt.Fprintln(cmd.ErrOrStderr(), kdiags.Error())
 				return exitcode.With(exitcode.Invalid, errSilent)
 			}
-			noScript := errors.Is(err, k6.ErrGRPCScript)
-			if noScript && kf.load == kube.LoadInCluster {
-				return usageError{err}
-			}
-			if err != nil && !noScript {
+			if err != nil {
 				return err
+			}
+			if kf.load == kube.LoadInCluster {
+				if err := inClusterGRPC(p); err != nil {
+					return usageError{err}
+				}
 			}
 			runID := newRunID()
 			kb, err := kf.prepare(cmd, p, backend, runID, output)
@@ -175,16 +175,12 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
-			if noScript {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: no k6/script.js in the report:", k6.ErrGRPCScript)
-			} else {
-				script := filepath.Join(reportDir, k6.ScriptPath)
-				if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
-					return err
-				}
-				if err := os.WriteFile(script, files.Get(k6.ScriptPath), 0o644); err != nil {
-					return err
-				}
+			script := filepath.Join(reportDir, k6.ScriptPath)
+			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(script, files.Get(k6.ScriptPath), 0o644); err != nil {
+				return err
 			}
 			self, err := os.Executable()
 			if err != nil {
@@ -285,6 +281,30 @@ func newRunID() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// inClusterGRPC refuses what --load in-cluster cannot do with gRPC calls:
+// proto files (the TestRun's ConfigMap carries the script only, so the
+// runners would not find them: use server reflection), and a load judged
+// from Prometheus (runner/prom reads k6's HTTP series only, so the calls
+// would not count). Judged from the runners' thresholds, gRPC calls run.
+func inClusterGRPC(p *plan.Plan) error {
+	var method string
+	for _, r := range p.Source.Load.Requests {
+		if r.GRPC != nil {
+			method = r.GRPC.Method
+			break
+		}
+	}
+	switch t := p.Source.Target; {
+	case method == "":
+		return nil
+	case t.Protos != nil:
+		return fmt.Errorf("--load in-cluster: the gRPC call %s is described by target.protos, and the TestRun's ConfigMap carries only the script: drop target.protos to use the server's reflection service, or run the load from this machine (--load local)", method)
+	case t.Prometheus != nil:
+		return fmt.Errorf("--load in-cluster with target.prometheus judges the load from k6's HTTP series in Prometheus, which do not count the gRPC call %s: run the load from this machine (--load local), or in-cluster without target.prometheus (judged by the runners' k6 thresholds)", method)
+	}
+	return nil
 }
 
 // promFlag applies --prometheus to the scenario: target.prometheus.url,

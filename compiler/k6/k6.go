@@ -82,6 +82,10 @@ const SummaryEnv = "FAULTLINE_SUMMARY"
 // its fault injector this way).
 const TargetEnv = "FAULTLINE_TARGET_URL"
 
+// GRPCTargetEnv names the environment variable that, when set, replaces
+// target.grpc as the address of every gRPC call.
+const GRPCTargetEnv = "FAULTLINE_TARGET_GRPC"
+
 // GracePhase is the phase tag of requests in the recovery phase before its
 // judgeFrom (slos.recovery.within): they count against no threshold.
 const GracePhase = "recovery-grace"
@@ -141,25 +145,13 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ErrGRPCScript is returned by Emit for a load with gRPC requests: the k6
-// script does not carry them yet (k6/net/grpc), so no script is written
-// rather than one that would send them as HTTP. faultline's own engine
-// runs them (CompileLoad carries them).
-var ErrGRPCScript = errors.New("gRPC requests are not compiled into the k6 script yet: faultline's own engine runs them (faultline run --backend local, or --backend kubernetes with the load from this machine); --load in-cluster and your own k6 need the k6/net/grpc script, which is not written yet")
-
 // Emit compiles a plan into the k6 files: script, options, TestRun and
 // ConfigMap. The options are validated with k6's rules (compiler/k6opts);
-// an *Error lists what k6 would reject. A load with gRPC requests is
-// ErrGRPCScript.
+// an *Error lists what k6 would reject.
 func Emit(p *plan.Plan) (Files, error) {
 	c, err := compile(p)
 	if err != nil {
 		return nil, err
-	}
-	for _, r := range c.load.Requests {
-		if r.GRPC != nil {
-			return nil, fmt.Errorf("k6: scenario %s: request %s: %w", p.Scenario, r.Name, ErrGRPCScript)
-		}
 	}
 	optionsJS, err := marshalJS(c.options, "  ")
 	if err != nil {
@@ -204,7 +196,7 @@ func compile(p *plan.Plan) (*compilation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k6: scenario %s: encoding options: %w", p.Scenario, err)
 	}
-	if err := k6opts.Validate(optionsJSON, k6opts.WithExports(k6opts.DefaultExec)); err != nil {
+	if err := k6opts.Validate(optionsJSON, scriptRules(&c.load)...); err != nil {
 		var oe *k6opts.Error
 		if !errors.As(err, &oe) {
 			return nil, fmt.Errorf("k6: scenario %s: %w", p.Scenario, err)
@@ -216,6 +208,17 @@ func compile(p *plan.Plan) (*compilation, error) {
 		return nil, e
 	}
 	return c, nil
+}
+
+// scriptRules are what k6 knows of the script when it checks the options:
+// its export, and the custom metrics of a load with gRPC calls
+// (thresholds.go).
+func scriptRules(l *Load) []k6opts.Option {
+	opts := []k6opts.Option{k6opts.WithExports(k6opts.DefaultExec)}
+	if l.GRPC != nil {
+		opts = append(opts, k6opts.WithMetric(GRPCFailedMetric, k6opts.Rate), k6opts.WithMetric(RequestsMetric, k6opts.Counter))
+	}
+	return opts
 }
 
 // EmitLoaded compiles a loaded scenario: plan, then Emit. Problems that can

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -553,24 +552,5 @@ func TestTestRunRemoteWrite(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestGRPCNotScripted: a load with gRPC calls compiles for faultline's
-// engine (CompileLoad) but writes no k6 script that would send them as
-// HTTP: Emit says so.
-func TestGRPCNotScripted(t *testing.T) {
-	s := base(schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: schema.Duration(time.Second),
-		Requests: []schema.Request{{GRPC: &schema.GRPCCall{Method: "faultline.demo.v1.Shop/Checkout"}}}})
-	s.Target.GRPC = "127.0.0.1:1"
-	p, err := plan.New(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l, err := CompileLoad(p); err != nil || len(l.Requests) != 1 || l.Requests[0].GRPC == nil {
-		t.Fatalf("CompileLoad: %+v, %v; want the gRPC call", l, err)
-	}
-	if _, err := Emit(p); !errors.Is(err, ErrGRPCScript) {
-		t.Errorf("Emit: %v, want ErrGRPCScript", err)
 	}
 }

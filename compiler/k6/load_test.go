@@ -38,7 +38,7 @@ func TestCompileLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			files := emitted(t, p)
-			fileOpts, err := k6opts.Parse(files.Get(OptionsPath), k6opts.WithExports("default"))
+			fileOpts, err := k6opts.Parse(files.Get(OptionsPath), scriptRules(load)...)
 			if err != nil {
 				t.Fatalf("options.json: %v", err)
 			}
@@ -49,7 +49,7 @@ func TestCompileLoad(t *testing.T) {
 				t.Errorf("options.json scenario\n%+v\nCompileLoad\n%+v", got, load.Scenario)
 			}
 			script := files.Get(ScriptPath)
-			scriptOpts, err := k6opts.Parse(embedded(t, script, "export const options = ", ";\n\n/** @type {Timeline} */"))
+			scriptOpts, err := k6opts.Parse(embedded(t, script, "export const options = ", ";\n\n/** @type {Timeline} */"), scriptRules(load)...)
 			if err != nil {
 				t.Fatalf("the script's options: %v", err)
 			}

@@ -100,6 +100,46 @@ var (
 			"recovery": map[string]any{"within": "5s", "latency": map[string]any{"p95": "200ms"}, "checks": 99},
 		},
 	}
+	// grpcDoc: gRPC calls only, described by the server's reflection
+	// service, one expecting NOT_FOUND, with a fault window.
+	grpcDoc = map[string]any{
+		"name": "grpc-calls", "version": "1.0.0",
+		"target": map[string]any{"url": "http://127.0.0.1:1", "grpc": "127.0.0.1:2"},
+		"load": map[string]any{
+			"executor": "constant-vus", "vus": 2, "duration": "6s",
+			"requests": []any{
+				map[string]any{"grpc": map[string]any{"method": "faultline.demo.v1.Shop/Checkout",
+					"message": map[string]any{"sku": "sku-1", "qty": 1}, "metadata": map[string]any{"x-run": "t"}}, "weight": 3},
+				map[string]any{"name": "missing", "grpc": map[string]any{"method": "faultline.demo.v1.Shop/Checkout",
+					"message": map[string]any{"sku": "nope", "qty": 1}}, "expect": map[string]any{"grpcStatus": "NOT_FOUND"}},
+			},
+		},
+		"faults": map[string]any{"slow": map[string]any{
+			"start": "2s", "duration": "2s", "networkDelay": map[string]any{"latency": "50ms"},
+		}},
+		"slos": map[string]any{
+			"steady": map[string]any{"latency": map[string]any{"p99": "100ms"}, "errorRate": 1, "throughput": 10},
+			"fault":  map[string]any{"latency": map[string]any{"p99": "200ms"}, "checks": 95},
+		},
+	}
+	// grpcMixDoc: HTTP requests and gRPC calls in one weighted mix, the
+	// calls described by target.protos, over TLS.
+	grpcMixDoc = map[string]any{
+		"name": "grpc-mix", "version": "1.0.0",
+		"target": map[string]any{"url": "http://127.0.0.1:1", "grpc": "127.0.0.1:2", "grpcTLS": true,
+			"protos": map[string]any{"files": []string{"shop.proto"}, "importPaths": []string{"../../internal/demotarget"}}},
+		"load": map[string]any{
+			"executor": "constant-arrival-rate", "rate": 20, "duration": "6s", "preAllocatedVUs": 4,
+			"requests": []any{
+				map[string]any{"path": "/a", "weight": 1},
+				map[string]any{"grpc": map[string]any{"method": "faultline.demo.v1.Shop/Checkout",
+					"message": map[string]any{"sku": "sku-1", "qty": 2}}, "weight": 1},
+			},
+		},
+		"slos": map[string]any{
+			"steady": map[string]any{"latency": map[string]any{"p95": "100ms"}, "errorRate": 0.5, "throughput": 15},
+		},
+	}
 )
 
 // loadDoc writes a scenario document to a file and loads it with the
@@ -147,7 +187,7 @@ func testPlans(t testing.TB) []namedPlan {
 	for _, l := range ls {
 		add(l.Scenario.Name, l.Scenario)
 	}
-	for _, doc := range []map[string]any{nastyDoc, faultWindowDoc, emptyPhaseDoc, mixDoc} {
+	for _, doc := range []map[string]any{nastyDoc, faultWindowDoc, emptyPhaseDoc, mixDoc, grpcDoc, grpcMixDoc} {
 		l := loadDoc(t, doc)
 		add(l.Scenario.Name, l.Scenario)
 	}

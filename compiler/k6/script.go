@@ -17,6 +17,12 @@ type timelineData struct {
 	Phases     []phaseInfo `json:"phases"`
 }
 
+// grpcTargetData is what the script knows of the gRPC target.
+type grpcTargetData struct {
+	GRPCTarget
+	AddressEnv string `json:"addressEnv"`
+}
+
 func (c *compilation) script(optionsJSON []byte) ([]byte, error) {
 	reqs, err := marshalJS(c.load.Requests, "  ")
 	if err != nil {
@@ -29,12 +35,22 @@ func (c *compilation) script(optionsJSON []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k6: scenario %s: encoding timeline: %w", c.p.Scenario, err)
 	}
+	data := map[string]string{
+		"Options":        string(optionsJSON),
+		"Timeline":       string(tl),
+		"Requests":       string(reqs),
+		"RequestsMetric": c.metrics().reqs,
+	}
+	if t := c.load.GRPC; t != nil {
+		g, err := marshalJS(grpcTargetData{GRPCTarget: *t, AddressEnv: GRPCTargetEnv}, "  ")
+		if err != nil {
+			return nil, fmt.Errorf("k6: scenario %s: encoding the gRPC target: %w", c.p.Scenario, err)
+		}
+		data["GRPC"] = string(g)
+		data["GRPCFailed"], data["RequestsCounter"] = GRPCFailedMetric, RequestsMetric
+	}
 	var buf bytes.Buffer
-	err = scriptTemplate.Execute(&buf, map[string]string{
-		"Options":  string(optionsJSON),
-		"Timeline": string(tl),
-		"Requests": string(reqs),
-	})
+	err = scriptTemplate.Execute(&buf, data)
 	if err != nil {
 		return nil, fmt.Errorf("k6: scenario %s: writing script: %w", c.p.Scenario, err)
 	}
@@ -58,6 +74,10 @@ var scriptTemplate = template.Must(template.New("script.js").Parse(`// Code gene
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
+{{- if .GRPC}}
+import grpc from 'k6/net/grpc';
+import { Counter, Rate } from 'k6/metrics';
+{{- end}}
 
 /**
  * One request of the mix.
@@ -72,7 +92,34 @@ import exec from 'k6/execution';
  * @property {number} status the expected status; 0 means any 2xx or 3xx
  * @property {string[]} bodyContains
  * @property {string[]} checkNames status first, then one per bodyContains
+{{- if .GRPC}}
+ * @property {GRPCCall} [grpc] set when the request is a gRPC call
+ * @property {number} [grpcStatus] the status code a gRPC call expects; unset means 0, OK
+{{- end}}
  */
+{{- if .GRPC}}
+
+/**
+ * A gRPC call: the method, the message (protobuf's JSON mapping), the
+ * metadata.
+ * @typedef {object} GRPCCall
+ * @property {string} method package.Service/Method
+ * @property {object} message
+ * @property {Record<string, string>} metadata
+ */
+
+/**
+ * Where the gRPC calls go (target.grpc) and how their methods are
+ * described: target.protos, or the server's reflection service when there
+ * are no files.
+ * @typedef {object} GRPCTarget
+ * @property {string} address host:port
+ * @property {boolean} tls plaintext when false
+ * @property {string[]} protoFiles
+ * @property {string[]} importPaths
+ * @property {string} addressEnv the environment variable that overrides address
+ */
+{{- end}}
 
 /**
  * A stretch of the timeline, in ms since the scenario started.
@@ -145,6 +192,68 @@ const timeline = {{.Timeline}};
 const requests = {{.Requests}};
 
 const totalWeight = requests.reduce((sum, r) => sum + r.weight, 0);
+{{- if .GRPC}}
+
+/** @type {GRPCTarget} */
+const grpcTarget = {{.GRPC}};
+
+// The VU's gRPC client: the proto files are loaded in the init context;
+// it connects on the VU's first call (k6 cannot connect in the init
+// context) and keeps the connection, one per VU.
+const client = new grpc.Client();
+if (grpcTarget.protoFiles.length > 0) {
+  client.load(grpcTarget.importPaths, ...grpcTarget.protoFiles);
+}
+let connected = false;
+const grpcAddress = __ENV[grpcTarget.addressEnv] || grpcTarget.address;
+
+// k6 has no failure metric for gRPC, nor a count of calls: {{.GRPCFailed}}
+// is true for a call whose status is not the expected one (as
+// http_req_failed for HTTP), {{.RequestsCounter}} counts every request,
+// HTTP and gRPC, for the throughput thresholds.
+const grpcFailed = new Rate('{{.GRPCFailed}}');
+const allRequests = new Counter('{{.RequestsCounter}}');
+
+/**
+ * The gRPC calls' status checks.
+ * @type {Map<Request, Record<string, (res: { status: number }) => boolean>>}
+ */
+const grpcChecks = new Map();
+requests.forEach((r) => {
+  if (r.grpc) {
+    const want = r.grpcStatus || grpc.StatusOK;
+    grpcChecks.set(r, { [r.checkNames[0]]: (res) => res.status === want });
+  }
+});
+
+/**
+ * Sends a gRPC call of the mix, tagged like an HTTP request, and checks
+ * its status. A VU that cannot connect counts the call as failed with
+ * UNAVAILABLE (no grpc_req_duration sample) and tries again on its next.
+ * @param {Request} req
+ * @param {Record<string, string>} tags
+ */
+function invoke(req, tags) {
+  const call = /** @type {GRPCCall} */ (req.grpc);
+  const checks = grpcChecks.get(req) || {};
+  const want = req.grpcStatus || grpc.StatusOK;
+  const checkTags = { phase: tags.phase, fault: tags.fault };
+  allRequests.add(1, tags);
+  if (!connected) {
+    try {
+      client.connect(grpcAddress, { plaintext: !grpcTarget.tls, reflect: grpcTarget.protoFiles.length === 0 });
+      connected = true;
+    } catch (e) {
+      grpcFailed.add(want !== grpc.StatusUnavailable, tags);
+      check({ status: grpc.StatusUnavailable }, checks, checkTags);
+      return;
+    }
+  }
+  const res = client.invoke(call.method, call.message, { metadata: call.metadata, tags: tags });
+  grpcFailed.add(res.status !== want, tags);
+  check(res, checks, checkTags);
+}
+{{- end}}
 
 /**
  * A request ready to send: its checks and parameters.
@@ -214,6 +323,13 @@ const base = (__ENV[timeline.targetEnv] || '').replace(/\/+$/, '');
 export default function () {
   const seg = segmentAt(Date.now() - exec.scenario.startTime);
   const p = pick();
+{{- if .GRPC}}
+  if (p.req.grpc) {
+    invoke(p.req, { name: p.req.name, phase: seg.phase, fault: seg.fault });
+    return;
+  }
+  allRequests.add(1, { name: p.req.name, phase: seg.phase, fault: seg.fault });
+{{- end}}
   const params = Object.assign({}, p.params, { tags: { name: p.req.name, phase: seg.phase, fault: seg.fault } });
   const url = base ? base + p.req.path : p.req.url;
   const res = http.request(p.req.method, url, p.req.body, params);
@@ -280,7 +396,7 @@ function report(data) {
   /** @type {Report} */
   const out = { scenario: timeline.scenario, version: timeline.version, passed: true, emptyPhases: [], phases: [] };
   timeline.phases.forEach((ph) => {
-    const reqs = data.metrics['http_reqs{phase:' + ph.name + '}'];
+    const reqs = data.metrics['{{.RequestsMetric}}{phase:' + ph.name + '}'];
     const count = ph.hasSLOs ? samples(reqs) : null;
     const seconds = (ph.end - ph.judgeFrom) / 1000;
     /** @type {PhaseReport} */

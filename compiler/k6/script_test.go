@@ -28,6 +28,33 @@ type jsInput struct {
 	Random     []float64         `json:"random,omitempty"`
 	Status     int               `json:"status,omitempty"`
 	Summary    any               `json:"summary,omitempty"`
+	// GRPCStatus is the status every gRPC call gets (0: OK);
+	// GRPCConnectFailures is how many connects fail first.
+	GRPCStatus          int `json:"grpcStatus,omitempty"`
+	GRPCConnectFailures int `json:"grpcConnectFailures,omitempty"`
+}
+
+// jsGRPC is one k6/net/grpc call of the script: load, connect or invoke.
+type jsGRPC struct {
+	Op          string         `json:"op"`
+	ImportPaths []string       `json:"importPaths"`
+	Files       []string       `json:"files"`
+	Address     string         `json:"address"`
+	URL         string         `json:"url"`
+	Request     map[string]any `json:"request"`
+	Params      struct {
+		Plaintext *bool             `json:"plaintext"`
+		Reflect   *bool             `json:"reflect"`
+		Metadata  map[string]string `json:"metadata"`
+		Tags      map[string]string `json:"tags"`
+	} `json:"params"`
+}
+
+// jsMetric is a value added to a custom metric.
+type jsMetric struct {
+	Metric string            `json:"metric"`
+	Value  float64           `json:"value"`
+	Tags   map[string]string `json:"tags"`
 }
 
 type jsRequest struct {
@@ -53,6 +80,8 @@ type jsCheck struct {
 type jsRun struct {
 	Requests []jsRequest       `json:"requests"`
 	Checks   []jsCheck         `json:"checks"`
+	GRPC     []jsGRPC          `json:"grpc"`
+	Metrics  []jsMetric        `json:"metrics"`
 	Summary  map[string]string `json:"summary"`
 	Options  json.RawMessage   `json:"options"`
 }
@@ -179,12 +208,21 @@ func TestScriptTimeline(t *testing.T) {
 			at = append(at, last.End, last.End+60000)
 			want = append(want, last, last)
 			run := runJS(t, emitted(t, p).Get(ScriptPath), jsInput{Iterations: at, Random: slices.Repeat([]float64{0}, len(at))})
-			if len(run.Requests) != len(at) {
-				t.Fatalf("%d requests for %d iterations", len(run.Requests), len(at))
+			var tags []map[string]string // of HTTP requests and gRPC calls
+			for _, r := range run.Requests {
+				tags = append(tags, r.Params.Tags)
 			}
-			for i, r := range run.Requests {
-				if r.Params.Tags["phase"] != want[i].Phase || r.Params.Tags["fault"] != want[i].Fault {
-					t.Errorf("at %g ms: phase %q fault %q, want %q %q", at[i], r.Params.Tags["phase"], r.Params.Tags["fault"], want[i].Phase, want[i].Fault)
+			for _, g := range run.GRPC {
+				if g.Op == "invoke" {
+					tags = append(tags, g.Params.Tags)
+				}
+			}
+			if len(tags) != len(at) {
+				t.Fatalf("%d requests for %d iterations", len(tags), len(at))
+			}
+			for i, tg := range tags {
+				if tg["phase"] != want[i].Phase || tg["fault"] != want[i].Fault {
+					t.Errorf("at %g ms: phase %q fault %q, want %q %q", at[i], tg["phase"], tg["fault"], want[i].Phase, want[i].Fault)
 				}
 			}
 			for _, ch := range run.Checks {
@@ -295,9 +333,9 @@ func summaryData(t *testing.T, optionsJSON []byte, samples map[string]int, faile
 		n := samples[phase]
 		m := map[string]any{"type": "trend", "values": map[string]any{"count": n}, "thresholds": map[string]any{}}
 		switch {
-		case strings.HasPrefix(name, "http_reqs"):
+		case strings.HasPrefix(name, "http_reqs"), strings.HasPrefix(name, RequestsMetric):
 			m["type"] = "counter"
-		case strings.HasPrefix(name, "http_req_failed"), strings.HasPrefix(name, "checks"):
+		case strings.HasPrefix(name, "http_req_failed"), strings.HasPrefix(name, GRPCFailedMetric), strings.HasPrefix(name, "checks"):
 			m["type"], m["values"] = "rate", map[string]any{"passes": n, "fails": 0}
 		}
 		for _, raw := range ts {
@@ -425,5 +463,160 @@ func TestScriptSummaryThroughput(t *testing.T) {
 	}
 	if !r.Passed || !strings.Contains(text, "judged from 20s") {
 		t.Errorf("passed=%v\n%s", r.Passed, text)
+	}
+}
+
+// TestScriptGRPC: a load of gRPC calls only. The VU's client is made in the
+// init context and connects once, on the first call, plaintext and with
+// reflection (no proto files); each call sends its method, message and
+// metadata, tagged with name, phase and fault; grpc_req_failed is true for
+// a status other than the expected one and faultline_reqs counts every
+// call; the status check passes exactly then. A failed connect counts the
+// call as failed (UNAVAILABLE) and the next call connects again.
+func TestScriptGRPC(t *testing.T) {
+	files, ds, err := EmitLoaded(loadDoc(t, grpcDoc))
+	if err != nil || len(ds) > 0 {
+		t.Fatalf("compiling: %v %v", err, ds)
+	}
+	script := files.Get(ScriptPath)
+	// Weights 3 and 1: a draw below 0.75 picks Checkout, above "missing";
+	// the second iteration is in the fault window.
+	run := runJS(t, script, jsInput{Iterations: []float64{0, 2500, 100}, Random: []float64{0, 0.5, 0.9}})
+	var ops []string
+	for _, g := range run.GRPC {
+		ops = append(ops, g.Op)
+	}
+	if want := []string{"connect", "invoke", "invoke", "invoke"}; !slices.Equal(ops, want) {
+		t.Fatalf("gRPC calls %q, want %q: no proto files to load, one connect per VU", ops, want)
+	}
+	c := run.GRPC[0]
+	if c.Address != "127.0.0.1:2" || c.Params.Plaintext == nil || !*c.Params.Plaintext || c.Params.Reflect == nil || !*c.Params.Reflect {
+		t.Errorf("connect %+v, want 127.0.0.1:2, plaintext, reflect", c)
+	}
+	wantTags := []map[string]string{
+		{"name": "faultline.demo.v1.Shop/Checkout", "phase": "steady", "fault": "none"},
+		{"name": "faultline.demo.v1.Shop/Checkout", "phase": "fault", "fault": "slow"},
+		{"name": "missing", "phase": "steady", "fault": "none"},
+	}
+	for i, g := range run.GRPC[1:] {
+		if g.URL != "faultline.demo.v1.Shop/Checkout" || !reflect.DeepEqual(g.Params.Tags, wantTags[i]) {
+			t.Errorf("call %d: %s tags %v, want tags %v", i, g.URL, g.Params.Tags, wantTags[i])
+		}
+	}
+	if m := run.GRPC[1]; m.Request["sku"] != "sku-1" || m.Request["qty"] != 1.0 || m.Params.Metadata["x-run"] != "t" {
+		t.Errorf("call 0: message %v metadata %v", m.Request, m.Params.Metadata)
+	}
+	if m := run.GRPC[3]; m.Request["sku"] != "nope" || len(m.Params.Metadata) != 0 {
+		t.Errorf("call 2: message %v metadata %v", m.Request, m.Params.Metadata)
+	}
+	if len(run.Requests) != 0 {
+		t.Errorf("%d HTTP requests from a load of gRPC calls", len(run.Requests))
+	}
+	// Every call is answered OK: "missing" expected NOT_FOUND.
+	wantMetrics := []jsMetric{
+		{RequestsMetric, 1, wantTags[0]}, {GRPCFailedMetric, 0, wantTags[0]},
+		{RequestsMetric, 1, wantTags[1]}, {GRPCFailedMetric, 0, wantTags[1]},
+		{RequestsMetric, 1, wantTags[2]}, {GRPCFailedMetric, 1, wantTags[2]},
+	}
+	if !reflect.DeepEqual(run.Metrics, wantMetrics) {
+		t.Errorf("metrics %+v\nwant %+v", run.Metrics, wantMetrics)
+	}
+	wantChecks := []jsCheck{
+		{"faultline.demo.v1.Shop/Checkout: status is OK", true, map[string]string{"phase": "steady", "fault": "none"}},
+		{"faultline.demo.v1.Shop/Checkout: status is OK", true, map[string]string{"phase": "fault", "fault": "slow"}},
+		{"missing: status is NOT_FOUND", false, map[string]string{"phase": "steady", "fault": "none"}},
+	}
+	if !reflect.DeepEqual(run.Checks, wantChecks) {
+		t.Errorf("checks %+v\nwant %+v", run.Checks, wantChecks)
+	}
+
+	// Every call answered NOT_FOUND: "missing" passes, Checkout fails.
+	run = runJS(t, script, jsInput{Iterations: []float64{0, 0}, Random: []float64{0, 0.9}, GRPCStatus: 5})
+	var failed []float64
+	for _, m := range run.Metrics {
+		if m.Metric == GRPCFailedMetric {
+			failed = append(failed, m.Value)
+		}
+	}
+	if !slices.Equal(failed, []float64{1, 0}) || run.Checks[0].OK || !run.Checks[1].OK {
+		t.Errorf("NOT_FOUND: %s %v, checks %+v", GRPCFailedMetric, failed, run.Checks)
+	}
+
+	// The first connect fails: that call fails as UNAVAILABLE, without an
+	// invoke; the next connects and calls.
+	run = runJS(t, script, jsInput{Iterations: []float64{0, 0}, Random: []float64{0, 0}, GRPCConnectFailures: 1})
+	ops = nil
+	for _, g := range run.GRPC {
+		ops = append(ops, g.Op)
+	}
+	if want := []string{"connect", "connect", "invoke"}; !slices.Equal(ops, want) {
+		t.Errorf("gRPC calls %q, want %q", ops, want)
+	}
+	failed = nil
+	for _, m := range run.Metrics {
+		if m.Metric == GRPCFailedMetric {
+			failed = append(failed, m.Value)
+		}
+	}
+	if !slices.Equal(failed, []float64{1, 0}) || len(run.Checks) != 2 || run.Checks[0].OK || !run.Checks[1].OK {
+		t.Errorf("a failed connect: %s %v, checks %+v", GRPCFailedMetric, failed, run.Checks)
+	}
+
+	// FAULTLINE_TARGET_GRPC replaces target.grpc.
+	run = runJS(t, script, jsInput{Env: map[string]string{GRPCTargetEnv: "127.0.0.1:9"}, Iterations: []float64{0}})
+	if run.GRPC[0].Address != "127.0.0.1:9" {
+		t.Errorf("%s=127.0.0.1:9: connect to %q", GRPCTargetEnv, run.GRPC[0].Address)
+	}
+}
+
+// TestScriptGRPCMix: HTTP requests and gRPC calls in one weighted mix. The
+// proto files are loaded once, in the init context, before any connect;
+// the connect is TLS without reflection; HTTP requests are counted in
+// faultline_reqs too, and the summary counts a phase's requests from it.
+func TestScriptGRPCMix(t *testing.T) {
+	files, ds, err := EmitLoaded(loadDoc(t, grpcMixDoc))
+	if err != nil || len(ds) > 0 {
+		t.Fatalf("compiling: %v %v", err, ds)
+	}
+	// Weights 1 and 1: below 0.5 HTTP, else gRPC.
+	run := runJS(t, files.Get(ScriptPath), jsInput{Iterations: []float64{0, 10, 20, 30}, Random: []float64{0, 0.6, 0.7, 0.2}})
+	var ops []string
+	for _, g := range run.GRPC {
+		ops = append(ops, g.Op)
+	}
+	if want := []string{"load", "connect", "invoke", "invoke"}; !slices.Equal(ops, want) {
+		t.Fatalf("gRPC calls %q, want %q", ops, want)
+	}
+	if l := run.GRPC[0]; !slices.Equal(l.ImportPaths, []string{"../../internal/demotarget"}) || !slices.Equal(l.Files, []string{"shop.proto"}) {
+		t.Errorf("load %+v", l)
+	}
+	if c := run.GRPC[1]; c.Params.Plaintext == nil || *c.Params.Plaintext || c.Params.Reflect == nil || *c.Params.Reflect {
+		t.Errorf("connect %+v, want TLS without reflection", c)
+	}
+	if len(run.Requests) != 2 || run.Requests[0].URL != "http://127.0.0.1:1/a" {
+		t.Errorf("HTTP requests %+v, want two GET /a", run.Requests)
+	}
+	counts := map[string]int{}
+	for _, m := range run.Metrics {
+		if m.Metric == RequestsMetric {
+			counts[m.Tags["name"]] += int(m.Value)
+		}
+	}
+	if want := map[string]int{"GET /a": 2, "faultline.demo.v1.Shop/Checkout": 2}; !reflect.DeepEqual(counts, want) {
+		t.Errorf("%s by name %v, want %v", RequestsMetric, counts, want)
+	}
+
+	r, text := summarize(t, grpcMixDoc, map[string]int{"steady": 120}, map[string]bool{"grpc_req_failed{phase:steady} rate<=0.005": true})
+	if r.Passed || len(r.Phases) != 1 || r.Phases[0].Requests == nil || *r.Phases[0].Requests != 120 {
+		t.Fatalf("summary %+v\n%s", r, text)
+	}
+	var failedTh []string
+	for _, th := range r.Phases[0].Thresholds {
+		if th.Status == "failed" {
+			failedTh = append(failedTh, th.SLO+" "+th.Metric)
+		}
+	}
+	if want := []string{"errorRate grpc_req_failed{phase:steady}"}; !slices.Equal(failedTh, want) {
+		t.Errorf("failed thresholds %q, want %q\n%s", failedTh, want, text)
 	}
 }

@@ -55,6 +55,7 @@ func (c *compilation) thresholds() error {
 	if parallelism == 0 {
 		parallelism = defaultParallelism
 	}
+	kinds := c.metrics()
 	for _, name := range []string{plan.Steady, plan.FaultPhase, plan.Recovery} {
 		slo := c.phaseSLO(name)
 		ph, ok := c.p.Phase(name)
@@ -88,22 +89,27 @@ func (c *compilation) thresholds() error {
 				{"p50", "p(50)", lat.P50}, {"p90", "p(90)", lat.P90}, {"p95", "p(95)", lat.P95},
 				{"p99", "p(99)", lat.P99}, {"avg", "avg", lat.Avg}, {"max", "max", lat.Max},
 			} {
-				if q.d != 0 {
-					add("latency."+q.slo, "http_req_duration", abort(q.agg+"<"+num(float64(q.d)/float64(time.Millisecond))))
+				if q.d == 0 {
+					continue
+				}
+				for _, m := range kinds.durations {
+					add("latency."+q.slo, m, abort(q.agg+"<"+num(float64(q.d)/float64(time.Millisecond))))
 				}
 			}
 		}
 		if slo.ErrorRate != nil {
-			add("errorRate", "http_req_failed", abort("rate<="+num(*slo.ErrorRate/100)))
+			for _, m := range kinds.failed {
+				add("errorRate", m, abort("rate<="+num(*slo.ErrorRate/100)))
+			}
 		}
 		if slo.Checks != nil {
 			add("checks", "checks", abort("rate>="+num(*slo.Checks/100)))
 		}
 		if slo.Throughput != nil {
 			seconds := (ph.End - ph.JudgeFrom).Std().Seconds()
-			add("throughput", "http_reqs", k6opts.Threshold{Threshold: "count>=" + num(*slo.Throughput*seconds/float64(parallelism))})
+			add("throughput", kinds.reqs, k6opts.Threshold{Threshold: "count>=" + num(*slo.Throughput*seconds/float64(parallelism))})
 		}
-		add("samples", "http_reqs", k6opts.Threshold{Threshold: "count>0"})
+		add("samples", kinds.reqs, k6opts.Threshold{Threshold: "count>0"})
 		for _, r := range []struct {
 			name string
 			set  bool
@@ -125,6 +131,52 @@ func (c *compilation) thresholds() error {
 	}
 	slices.SortFunc(c.phases, func(a, b phaseInfo) int { return int(a.Start - b.Start) })
 	return nil
+}
+
+// Metrics of gRPC calls in the script: k6's grpc_req_duration, and the
+// script's own Rate of calls whose status is not the expected one (k6 has
+// no failure metric for gRPC) and Counter of every request, HTTP and gRPC
+// (k6 counts no gRPC calls).
+const (
+	GRPCDurationMetric = "grpc_req_duration"
+	GRPCFailedMetric   = "grpc_req_failed"
+	RequestsMetric     = "faultline_reqs"
+)
+
+// metricSet names the metrics a load's thresholds are on.
+type metricSet struct {
+	durations []string // latency: one threshold per metric
+	failed    []string // errorRate: one threshold per metric
+	reqs      string   // throughput and samples: one count of every request
+}
+
+// metrics are the metrics of the load's request kinds. With HTTP requests
+// only, k6's http_req_duration, http_req_failed and http_reqs. With gRPC
+// calls, grpc_req_duration and grpc_req_failed too (or instead), and the
+// requests are counted by faultline_reqs. A latency or error-rate SLO of a
+// mixed load is then a threshold on each kind: both passing means the
+// union passes too (its p99 is at most the larger of the two p99s, its
+// error rate at most the larger rate), so the thresholds are never more
+// lenient than the SLO; they can be stricter.
+func (c *compilation) metrics() metricSet {
+	var hasHTTP, hasGRPC bool
+	for _, r := range c.load.Requests {
+		if r.GRPC != nil {
+			hasGRPC = true
+		} else {
+			hasHTTP = true
+		}
+	}
+	if !hasGRPC {
+		return metricSet{durations: []string{"http_req_duration"}, failed: []string{"http_req_failed"}, reqs: "http_reqs"}
+	}
+	m := metricSet{reqs: RequestsMetric}
+	if hasHTTP {
+		m.durations, m.failed = []string{"http_req_duration"}, []string{"http_req_failed"}
+	}
+	m.durations = append(m.durations, GRPCDurationMetric)
+	m.failed = append(m.failed, GRPCFailedMetric)
+	return m
 }
 
 func (c *compilation) phaseInfo(ph plan.Phase, hasSLOs bool) phaseInfo {

@@ -31,15 +31,26 @@ var broken = []struct {
 	{"broken-request-data.js", `"weight": 1,`, `"weight": "1",`},
 }
 
+// brokenGRPC are gRPC scripts tsc must reject: k6/net/grpc used wrongly.
+var brokenGRPC = []struct {
+	file, old, new string
+}{
+	{"broken-grpc-invoke.js", `client.invoke(call.method`, `client.invok(call.method`},
+	{"broken-grpc-connect.js", `{ plaintext: !grpcTarget.tls, reflect:`, `{ plaintext: !grpcTarget.tls, reflection:`},
+	{"broken-grpc-load.js", `client.load(grpcTarget.importPaths, ...grpcTarget.protoFiles)`, `client.load(...grpcTarget.protoFiles)`},
+	{"broken-grpc-status.js", `grpc.StatusUnavailable }`, `grpc.StatusUnavailble }`},
+	{"broken-grpc-target.js", `"tls": true,`, `"tls": "true",`},
+}
+
 // TestTypeCheck: every compiled script (the library, the compiler's test
-// scenarios, and every scenario these tests build) type-checks with tsc
+// scenarios, and every scenario these tests build, HTTP, gRPC and mixed) type-checks with tsc
 // --allowJs --checkJs --strict against @types/k6, both pinned in tsc/;
 // scripts with a deliberate mistake do not.
 func TestTypeCheck(t *testing.T) {
 	node, tsc := needTSC(t)
 	dir := t.TempDir()
 	var files []string
-	var sample []byte
+	var sample, grpcSample []byte
 	for _, p := range testPlans(t) {
 		script := emitted(t, p).Get(ScriptPath)
 		if !bytes.Contains(script, []byte("/** @type {import(\"k6/options\").Options} */\nexport const options = ")) {
@@ -53,19 +64,27 @@ func TestTypeCheck(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), script, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(script, []byte(`"executor": "constant-arrival-rate"`)) && bytes.Contains(script, []byte(`"weight": 1,`)) {
+		if bytes.Contains(script, []byte(`"executor": "constant-arrival-rate"`)) && bytes.Contains(script, []byte(`"weight": 1,`)) && sample == nil {
 			sample = script
 		}
-	}
-	if sample == nil {
-		t.Fatal("no constant-arrival-rate script to break")
-	}
-	for _, b := range broken {
-		if !bytes.Contains(sample, []byte(b.old)) {
-			t.Fatalf("%s: the script has no %q to break", b.file, b.old)
+		if bytes.Contains(script, []byte(`client.load(`)) && bytes.Contains(script, []byte(`"tls": true,`)) {
+			grpcSample = script
 		}
-		if err := os.WriteFile(filepath.Join(dir, b.file), bytes.Replace(sample, []byte(b.old), []byte(b.new), 1), 0o600); err != nil {
-			t.Fatal(err)
+	}
+	if sample == nil || grpcSample == nil {
+		t.Fatal("no constant-arrival-rate script or no gRPC script with proto files and TLS to break")
+	}
+	for _, set := range []struct {
+		sample []byte
+		cases  []struct{ file, old, new string }
+	}{{sample, broken}, {grpcSample, brokenGRPC}} {
+		for _, b := range set.cases {
+			if !bytes.Contains(set.sample, []byte(b.old)) {
+				t.Fatalf("%s: the script has no %q to break", b.file, b.old)
+			}
+			if err := os.WriteFile(filepath.Join(dir, b.file), bytes.Replace(set.sample, []byte(b.old), []byte(b.new), 1), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -89,7 +108,7 @@ func TestTypeCheck(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), node, tsc, "-p", filepath.Join(dir, "tsconfig.json"), "--pretty", "false")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
-	t.Logf("tsc checked %d scripts in %s", len(files)+len(broken), time.Since(start).Round(time.Millisecond))
+	t.Logf("tsc checked %d scripts in %s", len(files)+len(broken)+len(brokenGRPC), time.Since(start).Round(time.Millisecond))
 	if err != nil && !bytes.Contains(out, []byte("error TS")) {
 		t.Fatalf("tsc did not run: %v\n%s", err, out)
 	}
@@ -113,7 +132,7 @@ func TestTypeCheck(t *testing.T) {
 			t.Errorf("%s does not type-check against @types/k6:\n%s", f, strings.Join(errs, "\n"))
 		}
 	}
-	for _, b := range broken {
+	for _, b := range slices.Concat(broken, brokenGRPC) {
 		if len(byFile[b.file]) == 0 {
 			t.Errorf("tsc accepts %s (%s instead of %s)", b.file, b.new, b.old)
 		}
