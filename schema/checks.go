@@ -96,6 +96,9 @@ func check(l *Loaded) Diagnostics {
 	// gRPC calls: their fields, target.grpc, and target.protos when given.
 	checkGRPC(l, add)
 
+	// Placeholders faultline import wrote for the user to fill in.
+	checkPlaceholders(s, add)
+
 	// SLOs for phases the timeline does not have.
 	total := loadLength(s.Load)
 	if s.SLOs != nil {

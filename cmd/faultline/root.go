@@ -73,6 +73,7 @@ Exit codes:
 		newDiffCmd(),
 		newReportCmd(),
 		newInitCmd(),
+		newImportCmd(),
 		newPushCmd(),
 		newPullCmd(),
 		newMaturityCmd(),

@@ -547,3 +547,61 @@ func fieldByJSONName(st reflect.Type, name string) (reflect.StructField, bool) {
 	}
 	return reflect.StructField{}, false
 }
+
+// Defaulted returns a deep copy of obj with the defaults Chaos Mesh fills in
+// on create: those of its CRD schema (as the API server applies them) and
+// those of the api module's mutating webhook (Default). A selector without
+// namespaces gets the object's namespace, as Chaos Mesh's controller reads
+// it. Two objects that mean the same chaos are equal after Defaulted; obj
+// itself is not changed.
+func Defaulted(ctx context.Context, v *crd.Validator, obj client.Object) (out client.Object, err error) {
+	if obj == nil || reflect.ValueOf(obj).IsNil() {
+		return nil, errors.New("chaosmesh: defaulted: nil object")
+	}
+	cp, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("chaosmesh: defaulted: deep copy of %T is not a client.Object", obj)
+	}
+	if cp.GetObjectKind().GroupVersionKind().Empty() {
+		cp.GetObjectKind().SetGroupVersionKind(v1alpha1.SchemeGroupVersion.WithKind(reflect.TypeOf(obj).Elem().Name()))
+	}
+	gvk := cp.GetObjectKind().GroupVersionKind()
+	cp, err = schemaDefaults(v, cp)
+	if err != nil {
+		return nil, fmt.Errorf("chaosmesh: defaulted %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+	cp.GetObjectKind().SetGroupVersionKind(gvk)
+	if probs := mutate(ctx, cp); len(probs) > 0 {
+		return nil, fmt.Errorf("chaosmesh: defaulted %s %s/%s: %s", gvk.Kind, obj.GetNamespace(), obj.GetName(), probs[0])
+	}
+	defaultNamespaces(reflect.ValueOf(cp), cp.GetNamespace())
+	return cp, nil
+}
+
+// defaultNamespaces gives every pod selector under v without namespaces the
+// namespace ns (PodSelectorSpec.DefaultNamespace, which Chaos Mesh's
+// controller applies when it selects).
+func defaultNamespaces(v reflect.Value, ns string) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			defaultNamespaces(v.Elem(), ns)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(v1alpha1.PodSelectorSpec{}) && v.CanAddr() {
+			if sel, ok := v.Addr().Interface().(*v1alpha1.PodSelectorSpec); ok {
+				sel.DefaultNamespace(ns)
+			}
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				defaultNamespaces(v.Field(i), ns)
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			defaultNamespaces(v.Index(i), ns)
+		}
+	}
+}
