@@ -13,7 +13,8 @@ import (
 // checkGRPC checks the gRPC calls of the load: no HTTP-only fields on a
 // call (and no grpcStatus on an HTTP request), a status code that exists,
 // target.grpc set; and, with target.protos, that each method exists and
-// its message fits the method's input type.
+// its message fits the method's input type. Then the grpcFaults
+// (checkGRPCFaults).
 func checkGRPC(l *Loaded, add func(path, format string, args ...any)) {
 	s := l.Scenario
 	var files *protoregistry.Files
@@ -83,6 +84,33 @@ func checkGRPC(l *Loaded, add func(path, format string, args ...any)) {
 			} else {
 				add(at+".grpc.message", "the message of %s does not fit %s: %v", r.GRPC.Method, md.Input().FullName(), err)
 			}
+		}
+	}
+	checkGRPCFaults(l, add)
+}
+
+// checkGRPCFaults checks each grpcFault: abort or delay, a status code
+// that exists, and gRPC calls in the load for it to act on.
+func checkGRPCFaults(l *Loaded, add func(path, format string, args ...any)) {
+	s := l.Scenario
+	for _, name := range sortedKeys(s.Faults) {
+		g := s.Faults[name].GRPCFault
+		if g == nil {
+			continue
+		}
+		at := "faults." + name + ".grpcFault"
+		if g.Abort == nil && g.Delay == 0 {
+			add(at, "a grpcFault needs abort (a status code) or delay: add one")
+		}
+		if g.Abort != nil {
+			if code, err := g.Abort.Code(); err != nil {
+				add(at+".abort", "%v", err)
+			} else if code == 0 {
+				add(at+".abort", "abort OK is no fault: name the status the calls should fail with, such as \"UNAVAILABLE\"")
+			}
+		}
+		if !hasGRPC(s) {
+			add(at, "the load has no gRPC calls (load.requests with grpc) for this grpcFault to act on")
 		}
 	}
 }

@@ -55,6 +55,7 @@ func fullScenario() Scenario {
 			"fail":      {Start: Duration(10e9), Duration: Duration(10e9), PodFailure: &PodFailure{}},
 			"ckill":     {Start: Duration(10e9), Duration: Duration(10e9), ContainerKill: &ContainerKill{ContainerNames: []string{"app"}}},
 			"http":      {Start: Duration(10e9), Duration: Duration(10e9), HTTPFault: &HTTPFault{Target: "response", Port: 8080, Path: "/pay*", Method: "POST", Code: 200, Abort: true, Delay: Duration(1e9), Replace: &HTTPReplace{Code: 503, Body: ptr("busy"), Headers: map[string]string{"Retry-After": "1"}}}},
+			"grpc":      {Start: Duration(10e9), Duration: Duration(10e9), GRPCFault: &GRPCFault{Target: "response", Method: "faultline.demo.v1.Shop/*", Abort: ptr(GRPCStatus("UNAVAILABLE")), Delay: Duration(1e9)}},
 			"dns":       {Start: Duration(10e9), Duration: Duration(10e9), DNSFault: &DNSFault{Action: "error", Patterns: []string{"payments.*"}, ContainerNames: []string{"app"}}},
 		},
 		SLOs: &SLOs{

@@ -161,6 +161,7 @@ type Fault struct {
 	ContainerKill    *ContainerKill    `json:"containerKill,omitempty"`
 	HTTPFault        *HTTPFault        `json:"httpFault,omitempty"`
 	DNSFault         *DNSFault         `json:"dnsFault,omitempty"`
+	GRPCFault        *GRPCFault        `json:"grpcFault,omitempty"`
 }
 
 // Kind names the fault's kind block ("networkDelay", "cpuStress", ...), or ""
@@ -187,6 +188,7 @@ func (f *Fault) Kind() string {
 		{"containerKill", f.ContainerKill != nil},
 		{"httpFault", f.HTTPFault != nil},
 		{"dnsFault", f.DNSFault != nil},
+		{"grpcFault", f.GRPCFault != nil},
 	} {
 		if k.set {
 			return k.name
@@ -346,6 +348,14 @@ type HTTPReplace struct {
 	Code    int               `json:"code,omitempty"`
 	Body    *string           `json:"body,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// GRPCFault mirrors #GRPCFault.
+type GRPCFault struct {
+	Target string      `json:"target,omitempty"`
+	Method string      `json:"method,omitempty"`
+	Abort  *GRPCStatus `json:"abort,omitempty"`
+	Delay  Duration    `json:"delay,omitempty"`
 }
 
 // DNSFault mirrors #DNSFault.
