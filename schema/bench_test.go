@@ -125,7 +125,7 @@ func writeRequests(tb testing.TB, path string, n int) {
 }
 
 // BenchmarkVetRequests vets one YAML scenario with 10 000 and 50 000
-// requests (goal: 50 000 in under 2 s, and linear: the time per request
+// requests, and a CUE package with 50 000 (goal: 50 000 in under 2 s, and linear: the time per request
 // the same for both).
 func BenchmarkVetRequests(b *testing.B) {
 	for _, n := range []int{10_000, 50_000} {
@@ -142,6 +142,31 @@ func BenchmarkVetRequests(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/request")
 		})
 	}
+	// The same list in a CUE package.
+	b.Run("cue-50000", func(b *testing.B) {
+		const n = 50_000
+		dir := b.TempDir()
+		if _, err := Vendor(dir); err != nil {
+			b.Fatal(err)
+		}
+		var src strings.Builder
+		src.WriteString("package scenarios\n\nimport \"faultline.dev/schema\"\n\nscenarios: schema.#Scenarios & {\n\tbig: {\n\t\tversion: \"1.0.0\"\n\t\ttarget: {url: \"http://127.0.0.1:8080\", kubernetes: {namespace: \"shop\", selector: app: \"shop\"}}\n\t\tload: {\n\t\t\texecutor: \"constant-vus\"\n\t\t\tvus: 2\n\t\t\tduration: \"60s\"\n\t\t\trequests: [\n")
+		for i := range n {
+			fmt.Fprintf(&src, "\t\t\t\t{name: \"r%d\", path: \"/items/%d\", method: \"GET\", weight: 1, headers: {\"X-Id\": \"%d\"}},\n", i, i, i)
+		}
+		src.WriteString("\t\t\t]\n\t\t}\n\t}\n}\n")
+		if err := os.WriteFile(filepath.Join(dir, "big.cue"), []byte(src.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			loaded, diags, err := NewLoader().Load(context.Background(), []string{dir})
+			if err != nil || len(diags) > 0 || len(loaded) != 1 || len(loaded[0].Scenario.Load.Requests) != n {
+				b.Fatalf("diags %v, err %v", diags, err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/request")
+	})
 }
 
 // BenchmarkVet20MB vets a 20 MB YAML file: refused at once, naming the size

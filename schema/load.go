@@ -285,7 +285,9 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 	if ds := unknownSchemaRefs(pf.files); len(ds) > 0 {
 		return nil, append(diags, ds...)
 	}
+	longs, restore := shortenLongLists(pf)
 	v := l.ctx.BuildInstance(inst)
+	restore() // positions and literals are read from the whole files
 	scenarios := v.LookupPath(cue.MakePath(cue.Str("scenarios")))
 	def := l.scenarioDef(inst)
 	if err := v.Err(); err != nil && !scenarios.Exists() {
@@ -322,9 +324,18 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 			sv = sv.Unify(def).FillPath(cue.MakePath(cue.Str("name")), name)
 		}
 		lit, _ := scenarioLiteral(spf, name)
-		s, ds := l.finishWith(sv, def, spf, prefix, name, nil, lit)
+		var patch func(*Scenario) error
+		var reqDiags Diagnostics
+		if long := longs[name]; long != nil {
+			reqDiags = l.checkRequests(long.list, l.schemaDef(inst, "#Request"), spf, prefix, name, relPath(long.list.Lbrack.Filename()), def)
+			if lit == nil {
+				patch = l.patchRequests(long.list)
+			}
+		}
+		s, ds := l.finishWith(sv, def, spf, prefix, name, patch, lit)
 		diags = append(diags, ds...)
-		if s != nil {
+		diags = append(diags, reqDiags...)
+		if s != nil && len(reqDiags) == 0 {
 			out = append(out, s)
 		}
 	}
@@ -334,12 +345,22 @@ func (l *Loader) loadCUE(u unit) ([]*Loaded, Diagnostics) {
 // scenarioDef returns #Scenario from the schema package the instance
 // imports, or from a fresh build of the embedded schema.
 func (l *Loader) scenarioDef(inst *build.Instance) cue.Value {
+	return l.schemaDef(inst, "#Scenario")
+}
+
+// schemaDef returns a definition of the schema package the instance
+// imports, or of the embedded schema.
+func (l *Loader) schemaDef(inst *build.Instance, name string) cue.Value {
 	for _, imp := range inst.Imports {
 		if imp.ImportPath == ImportPath {
-			return l.ctx.BuildInstance(imp).LookupPath(cue.ParsePath("#Scenario"))
+			return l.ctx.BuildInstance(imp).LookupPath(cue.ParsePath(name))
 		}
 	}
-	return l.embeddedDef()
+	l.embeddedDef()
+	if name == "#Request" {
+		return l.reqDef
+	}
+	return l.def
 }
 
 // embeddedDef returns #Scenario of the embedded schema, building it once.
@@ -462,22 +483,8 @@ func (l *Loader) loadData(u unit) ([]*Loaded, Diagnostics) {
 	var patch func(*Scenario) error
 	var reqDiags Diagnostics
 	if long != nil {
-		reqDiags = l.checkRequests(long, pf, name, def)
-		patch = func(s *Scenario) error {
-			v, ok := literalValue(long)
-			var b []byte
-			var err error
-			if ok {
-				b, err = json.Marshal(v)
-			} else {
-				b, err = l.ctx.BuildExpr(long).MarshalJSON()
-			}
-			if err != nil {
-				return err
-			}
-			s.Load.Requests = nil
-			return json.Unmarshal(b, &s.Load.Requests)
-		}
+		reqDiags = l.checkRequests(long, l.reqDef, pf, nil, name, pf.files[0].Filename, def)
+		patch = l.patchRequests(long)
 	}
 	s, ds := l.finishWith(v.Unify(def), def, pf, nil, name, patch, nil)
 	if len(reqDiags) > 0 {
@@ -606,9 +613,136 @@ func requestsField(f *ast.File) *ast.Field {
 	return find(st.Elts, "requests")
 }
 
+// patchRequests returns a patch that puts a long request list, evaluated
+// one by one, into the decoded scenario.
+func (l *Loader) patchRequests(long *ast.ListLit) func(*Scenario) error {
+	return func(s *Scenario) error {
+		v, ok := literalValue(long)
+		var b []byte
+		var err error
+		if ok {
+			b, err = json.Marshal(v)
+		} else {
+			b, err = l.ctx.BuildExpr(long).MarshalJSON()
+		}
+		if err != nil {
+			return err
+		}
+		s.Load.Requests = nil
+		return json.Unmarshal(b, &s.Load.Requests)
+	}
+}
+
+// longRequests is a scenario's long literal request list in a CUE file,
+// shortened to its first request while CUE evaluates the package.
+type longRequests struct {
+	field *ast.Field
+	list  *ast.ListLit
+}
+
+// shortenLongLists finds, in a CUE package, the scenarios declared once
+// under scenarios: whose load.requests is a literal list of more than
+// longList plain requests, and replaces each such list with its first
+// request, as loadData does for YAML and JSON: CUE's evaluation of the
+// list is quadratic in its length, and the requests are checked one by one
+// against #Request instead (checkRequests). A list that refers to anything
+// (a definition, a comprehension, another field) is left to CUE. restore
+// puts the full lists back.
+func shortenLongLists(pf posFinder) (map[string]*longRequests, func()) {
+	count := map[string]int{}
+	found := map[string]*longRequests{}
+	var walk func(e ast.Expr)
+	walk = func(e ast.Expr) {
+		switch n := e.(type) {
+		case *ast.BinaryExpr:
+			if n.Op == token.AND {
+				walk(n.X)
+				walk(n.Y)
+			}
+		case *ast.ParenExpr:
+			walk(n.X)
+		case *ast.StructLit:
+			for _, d := range n.Elts {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					continue
+				}
+				name, ok := labelName(fd.Label)
+				if !ok {
+					continue
+				}
+				count[name]++
+				if rf := structField(fd.Value, "load", "requests"); rf != nil {
+					if ll, ok := rf.Value.(*ast.ListLit); ok && len(ll.Elts) > longList && plainList(ll) {
+						found[name] = &longRequests{field: rf, list: ll}
+					}
+				}
+			}
+		}
+	}
+	for _, f := range pf.files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				if k, ok := labelName(fd.Label); ok && k == "scenarios" {
+					walk(fd.Value)
+				}
+			}
+		}
+	}
+	for name, lr := range found {
+		if count[name] != 1 {
+			delete(found, name) // declared twice: CUE unifies the lists
+			continue
+		}
+		lr.field.Value = &ast.ListLit{Lbrack: lr.list.Lbrack, Elts: lr.list.Elts[:1], Rbrack: lr.list.Rbrack}
+	}
+	return found, func() {
+		for _, lr := range found {
+			lr.field.Value = lr.list
+		}
+	}
+}
+
+// structField follows a path of field names through literal structs.
+func structField(e ast.Expr, names ...string) *ast.Field {
+	var fd *ast.Field
+	for _, name := range names {
+		st, ok := e.(*ast.StructLit)
+		if !ok {
+			return nil
+		}
+		fd = nil
+		for _, d := range st.Elts {
+			if f, ok := d.(*ast.Field); ok {
+				if k, ok := labelName(f.Label); ok && k == name {
+					if fd != nil {
+						return nil // given twice
+					}
+					fd = f
+				}
+			}
+		}
+		if fd == nil {
+			return nil
+		}
+		e = fd.Value
+	}
+	return fd
+}
+
+// plainList reports whether every element of a list is plain data.
+func plainList(ll *ast.ListLit) bool {
+	for _, e := range ll.Elts {
+		if _, ok := literalValue(e); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // checkRequests validates each request of a long list against #Request,
-// reporting problems at load.requests.N.
-func (l *Loader) checkRequests(list *ast.ListLit, pf posFinder, name string, def cue.Value) Diagnostics {
+// reporting problems at load.requests.N below prefix, in file.
+func (l *Loader) checkRequests(list *ast.ListLit, reqDef cue.Value, pf posFinder, prefix []string, name, file string, def cue.Value) Diagnostics {
 	// Most requests are plainly valid: a check in Go (requestOK) clears
 	// them; CUE evaluates the rest, for its exact findings.
 	var ds Diagnostics
@@ -621,14 +755,14 @@ func (l *Loader) checkRequests(list *ast.ListLit, pf posFinder, name string, def
 			i++
 			continue
 		}
-		rv := l.ctx.BuildExpr(e).Unify(l.reqDef)
+		rv := l.ctx.BuildExpr(e).Unify(reqDef)
 		if err := rv.Validate(cue.Concrete(true)); err != nil {
-			at := []string{"load", "requests", strconv.Itoa(i)}
+			at := append(slices.Clone(prefix), "load", "requests", strconv.Itoa(i))
 			var wrapped cueerrors.Error
 			for _, ce := range cueerrors.Errors(err) {
 				wrapped = cueerrors.Append(wrapped, prefixedErr{ce, at})
 			}
-			ds = append(ds, cueDiagnostics(wrapped, pf, nil, name, pf.files[0].Filename, cue.Value{}, def)...)
+			ds = append(ds, cueDiagnostics(wrapped, pf, prefix, name, file, cue.Value{}, def)...)
 		}
 		i++
 	}
