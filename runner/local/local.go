@@ -83,11 +83,14 @@ func (b *Backend) Name() string { return "local" }
 // Failures reports a target that died on its own.
 func (b *Backend) Failures() <-chan error { return b.failures }
 
-// EngineOptions puts the network faults on the engine's connections and
-// the HTTP faults on its requests.
+// EngineOptions puts the network faults on the engine's connections, the
+// HTTP faults on its requests and the gRPC faults on its calls.
 func (b *Backend) EngineOptions() []load.Option {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return []load.Option{load.WithDialer(load.DialFunc(b.faults.Dial(d.DialContext))), load.WithMiddleware(b.faults.Middleware())}
+	return []load.Option{
+		load.WithDialer(load.DialFunc(b.faults.Dial(d.DialContext))), load.WithMiddleware(b.faults.Middleware()),
+		load.WithGRPCInterceptor(b.faults.UnaryInterceptor()),
+	}
 }
 
 // Supported says whether the local backend can run a fault, and why not.

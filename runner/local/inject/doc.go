@@ -10,6 +10,8 @@
 //   - Faults.Middleware wraps the engine's HTTP transport: while an
 //     httpFault is active, the engine sends its requests through it
 //     (http.go).
+//   - Faults.UnaryInterceptor is the engine's gRPC client interceptor: it
+//     applies the active grpcFaults to its calls (grpc.go).
 //
 // Only the engine's traffic sees these faults. The target's own outgoing
 // traffic (to its database, say) does not, nor does any other client of
@@ -123,10 +125,22 @@
 //     instead of the response, replace sets the status, headers and body.
 //     Network faults active at the same time still apply: the requests go
 //     over connections made by Dial. Faults.Aborted counts the aborts.
+//   - grpcFault: the engine's unary gRPC calls go through UnaryInterceptor,
+//     which applies it to calls whose full method name
+//     ("package.Service/Method") matches the glob. Target "request"
+//     (default): delay holds the call before it is sent, abort ends it with
+//     the fault's status code without sending it (the server never sees
+//     it). Target "response": the call goes to the server, then delay holds
+//     its outcome and abort replaces it with the fault's status (the
+//     server did the work; the client sees the failure). The delay is part
+//     of the call's measured duration, as an httpFault's is. A call cut
+//     short by its own deadline during a delay ends with DEADLINE_EXCEEDED.
+//     Network faults act on gRPC's connections as on HTTP's (they go
+//     through Dial). Faults.Aborted counts these aborts too.
 //
 // Clear ends a fault at once: chunks it was holding or delaying are released
-// immediately (in order), an HTTP delay in progress ends, and the next chunk
-// or request passes clean. A connection's deadlines bound every wait
+// immediately (in order), an HTTP or gRPC delay in progress ends, and the
+// next chunk, request or call passes clean. A connection's deadlines bound every wait
 // (os.ErrDeadlineExceeded); Close ends them (net.ErrClosed) and drops the
 // chunks still in the write delay line (a kernel would go on sending them).
 // Peer-limited network faults and the other fault kinds return an error

@@ -189,6 +189,7 @@ type fault struct {
 	dir0 direction   // the direction of net[0] when there is one
 	part []direction // networkPartition: the directions cut
 	http *httpFault
+	grpc *grpcFault
 }
 
 func (f *fault) kill() {
@@ -197,6 +198,9 @@ func (f *fault) kill() {
 	}
 	if f.http != nil {
 		f.http.live.Store(false)
+	}
+	if f.grpc != nil {
+		f.grpc.live.Store(false)
 	}
 }
 
@@ -208,6 +212,7 @@ type faultSet struct {
 	partition [2]bool
 	limit     [2]int // smallest bandwidth queue limit per direction, 0 if none
 	http      []*httpFault
+	grpc      []*grpcFault
 	changed   chan struct{}
 }
 
@@ -225,6 +230,9 @@ func newFaultSet(byName map[string]*fault) *faultSet {
 		}
 		if f.http != nil {
 			s.http = append(s.http, f.http)
+		}
+		if f.grpc != nil {
+			s.grpc = append(s.grpc, f.grpc)
 		}
 	}
 	for d := range s.net {
@@ -357,10 +365,16 @@ func compile(name string, sf schema.Fault) (*fault, error) {
 			return nil, err
 		}
 		f.http = h
+	case "grpcFault":
+		g, err := compileGRPC(name, sf.GRPCFault)
+		if err != nil {
+			return nil, err
+		}
+		f.grpc = g
 	case "":
 		return nil, fmt.Errorf("fault %q has no kind block", name)
 	default:
-		return nil, fmt.Errorf("fault %q: %s: %w (it supports networkDelay, networkLoss, networkBandwidth, networkPartition and httpFault)", name, kind, ErrUnsupported)
+		return nil, fmt.Errorf("fault %q: %s: %w (it supports networkDelay, networkLoss, networkBandwidth, networkPartition, httpFault and grpcFault)", name, kind, ErrUnsupported)
 	}
 	if len(dirs) == 1 {
 		f.dir0 = dirs[0]

@@ -66,7 +66,8 @@ func (f *Faults) Active() []string {
 	return names
 }
 
-// Aborted counts the requests and responses an httpFault aborted.
+// Aborted counts the requests and responses an httpFault aborted, and the
+// gRPC calls a grpcFault aborted.
 func (f *Faults) Aborted() int64 { return f.aborted.Load() }
 
 // update applies edit to a copy of the active faults and swaps it in:
