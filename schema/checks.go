@@ -56,8 +56,8 @@ func check(l *Loaded) Diagnostics {
 			add("faults."+n+".value", "mode %s does not use value; set mode to fixed, fixed-percent or random-max-percent, or remove value", mode)
 		}
 		if h := f.HTTPFault; h != nil {
-			if !h.Abort && h.Delay == 0 && h.Replace == nil {
-				add("faults."+n+".httpFault", "an httpFault does nothing without abort, delay or replace")
+			if !h.Abort && h.Delay == 0 && h.Replace == nil && h.Patch == nil {
+				add("faults."+n+".httpFault", "an httpFault does nothing without abort, delay, replace or patch")
 			}
 			if h.Target == "request" && h.Code != 0 {
 				add("faults."+n+".httpFault.code", "code selects responses; it needs target \"response\"")
@@ -98,6 +98,9 @@ func check(l *Loaded) Diagnostics {
 
 	// Placeholders faultline import wrote for the user to fill in.
 	checkPlaceholders(s, add)
+
+	// The fields of Chaos Mesh's finer options.
+	checkChaosFields(s, add)
 
 	// SLOs for phases the timeline does not have.
 	total := loadLength(s.Load)
@@ -244,6 +247,7 @@ func checkDeploy(l *Loaded) Diagnostics {
 			}
 		}
 	}
+	checkChaosDeploy(s, add)
 	return ds
 }
 

@@ -172,7 +172,7 @@ func hiddenAt(p []string) int {
 var boundRE = regexp.MustCompile(`invalid value (-?\d+) \(out of bound <=(-?\d+)\)`)
 
 // faultKinds lists the kind blocks of #Fault, in the schema's order.
-var faultKinds = []string{"networkDelay", "networkLoss", "networkDuplicate", "networkCorrupt", "networkBandwidth", "networkPartition", "ioLatency", "ioFault", "ioAttrOverride", "timeSkew", "cpuStress", "memoryStress", "podKill", "podFailure", "containerKill", "httpFault", "dnsFault", "grpcFault"}
+var faultKinds = []string{"networkDelay", "networkLoss", "networkDuplicate", "networkCorrupt", "networkBandwidth", "networkPartition", "netem", "ioLatency", "ioFault", "ioAttrOverride", "ioMistake", "timeSkew", "cpuStress", "memoryStress", "stressNG", "podKill", "podFailure", "containerKill", "httpFault", "dnsFault", "grpcFault"}
 
 // hiddenRule explains an error of one of the schema's hidden rules.
 func hiddenRule(e cueErr, owner []string, visible map[string]bool, pf posFinder, prefix []string, scenario string) (Diagnostic, bool) {

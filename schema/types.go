@@ -132,8 +132,23 @@ const (
 
 // Selector mirrors #Selector.
 type Selector struct {
-	Namespace string            `json:"namespace,omitempty"`
-	Labels    map[string]string `json:"labels"`
+	Namespace           string              `json:"namespace,omitempty"`
+	Namespaces          []string            `json:"namespaces,omitempty"`
+	Labels              map[string]string   `json:"labels"`
+	Pods                map[string][]string `json:"pods,omitempty"`
+	ExpressionSelectors []LabelRequirement  `json:"expressionSelectors,omitempty"`
+	AnnotationSelectors map[string]string   `json:"annotationSelectors,omitempty"`
+	FieldSelectors      map[string]string   `json:"fieldSelectors,omitempty"`
+	PodPhaseSelectors   []string            `json:"podPhaseSelectors,omitempty"`
+	Nodes               []string            `json:"nodes,omitempty"`
+	NodeSelectors       map[string]string   `json:"nodeSelectors,omitempty"`
+}
+
+// LabelRequirement mirrors #LabelRequirement.
+type LabelRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values,omitempty"`
 }
 
 // Fault mirrors #Fault. Exactly one of the kind fields is set.
@@ -150,12 +165,15 @@ type Fault struct {
 	NetworkCorrupt   *NetworkCorrupt   `json:"networkCorrupt,omitempty"`
 	NetworkBandwidth *NetworkBandwidth `json:"networkBandwidth,omitempty"`
 	NetworkPartition *NetworkPartition `json:"networkPartition,omitempty"`
+	Netem            *Netem            `json:"netem,omitempty"`
 	IOLatency        *IOLatency        `json:"ioLatency,omitempty"`
 	IOFault          *IOFault          `json:"ioFault,omitempty"`
 	IOAttrOverride   *IOAttrOverride   `json:"ioAttrOverride,omitempty"`
+	IOMistake        *IOMistake        `json:"ioMistake,omitempty"`
 	TimeSkew         *TimeSkew         `json:"timeSkew,omitempty"`
 	CPUStress        *CPUStress        `json:"cpuStress,omitempty"`
 	MemoryStress     *MemoryStress     `json:"memoryStress,omitempty"`
+	StressNG         *StressNG         `json:"stressNG,omitempty"`
 	PodKill          *PodKill          `json:"podKill,omitempty"`
 	PodFailure       *PodFailure       `json:"podFailure,omitempty"`
 	ContainerKill    *ContainerKill    `json:"containerKill,omitempty"`
@@ -177,12 +195,15 @@ func (f *Fault) Kind() string {
 		{"networkCorrupt", f.NetworkCorrupt != nil},
 		{"networkBandwidth", f.NetworkBandwidth != nil},
 		{"networkPartition", f.NetworkPartition != nil},
+		{"netem", f.Netem != nil},
 		{"ioLatency", f.IOLatency != nil},
 		{"ioFault", f.IOFault != nil},
 		{"ioAttrOverride", f.IOAttrOverride != nil},
+		{"ioMistake", f.IOMistake != nil},
 		{"timeSkew", f.TimeSkew != nil},
 		{"cpuStress", f.CPUStress != nil},
 		{"memoryStress", f.MemoryStress != nil},
+		{"stressNG", f.StressNG != nil},
 		{"podKill", f.PodKill != nil},
 		{"podFailure", f.PodFailure != nil},
 		{"containerKill", f.ContainerKill != nil},
@@ -203,7 +224,10 @@ func (f *Fault) End() Duration { return f.Start + f.Duration }
 // NetworkPeer mirrors #NetworkPeer.
 type NetworkPeer struct {
 	Selector *Selector `json:"selector,omitempty"`
+	Mode     string    `json:"mode,omitempty"`
+	Value    int       `json:"value,omitempty"`
 	Hosts    []string  `json:"hosts,omitempty"`
+	Device   string    `json:"device,omitempty"`
 }
 
 // Directions.
@@ -218,8 +242,17 @@ type NetworkDelay struct {
 	Latency     Duration     `json:"latency"`
 	Jitter      Duration     `json:"jitter,omitempty"`
 	Correlation float64      `json:"correlation,omitempty"`
+	Reorder     *Reorder     `json:"reorder,omitempty"`
 	Direction   string       `json:"direction,omitempty"`
 	Peer        *NetworkPeer `json:"peer,omitempty"`
+	Device      string       `json:"device,omitempty"`
+}
+
+// Reorder mirrors #Reorder.
+type Reorder struct {
+	Reorder     float64 `json:"reorder"`
+	Correlation float64 `json:"correlation,omitempty"`
+	Gap         int     `json:"gap,omitempty"`
 }
 
 // NetworkLoss mirrors #NetworkLoss.
@@ -228,6 +261,7 @@ type NetworkLoss struct {
 	Correlation float64      `json:"correlation,omitempty"`
 	Direction   string       `json:"direction,omitempty"`
 	Peer        *NetworkPeer `json:"peer,omitempty"`
+	Device      string       `json:"device,omitempty"`
 }
 
 // NetworkDuplicate mirrors #NetworkDuplicate.
@@ -236,6 +270,7 @@ type NetworkDuplicate struct {
 	Correlation float64      `json:"correlation,omitempty"`
 	Direction   string       `json:"direction,omitempty"`
 	Peer        *NetworkPeer `json:"peer,omitempty"`
+	Device      string       `json:"device,omitempty"`
 }
 
 // NetworkCorrupt mirrors #NetworkCorrupt.
@@ -244,6 +279,7 @@ type NetworkCorrupt struct {
 	Correlation float64      `json:"correlation,omitempty"`
 	Direction   string       `json:"direction,omitempty"`
 	Peer        *NetworkPeer `json:"peer,omitempty"`
+	Device      string       `json:"device,omitempty"`
 }
 
 // NetworkBandwidth mirrors #NetworkBandwidth.
@@ -251,14 +287,56 @@ type NetworkBandwidth struct {
 	Rate      string       `json:"rate"`
 	Limit     int          `json:"limit"`
 	Buffer    int          `json:"buffer"`
+	Peakrate  int          `json:"peakrate,omitempty"`
+	Minburst  int          `json:"minburst,omitempty"`
 	Direction string       `json:"direction,omitempty"`
 	Peer      *NetworkPeer `json:"peer,omitempty"`
+	Device    string       `json:"device,omitempty"`
 }
 
 // NetworkPartition mirrors #NetworkPartition.
 type NetworkPartition struct {
 	Direction string       `json:"direction,omitempty"`
 	Peer      *NetworkPeer `json:"peer,omitempty"`
+	Device    string       `json:"device,omitempty"`
+}
+
+// Netem mirrors #Netem.
+type Netem struct {
+	Delay     *NetemDelay     `json:"delay,omitempty"`
+	Loss      *NetemLoss      `json:"loss,omitempty"`
+	Duplicate *NetemDuplicate `json:"duplicate,omitempty"`
+	Corrupt   *NetemCorrupt   `json:"corrupt,omitempty"`
+	Rate      string          `json:"rate,omitempty"`
+	Direction string          `json:"direction,omitempty"`
+	Peer      *NetworkPeer    `json:"peer,omitempty"`
+	Device    string          `json:"device,omitempty"`
+}
+
+// NetemDelay mirrors #Netem.delay.
+type NetemDelay struct {
+	Latency     Duration `json:"latency"`
+	Jitter      Duration `json:"jitter,omitempty"`
+	Correlation float64  `json:"correlation,omitempty"`
+	Reorder     *Reorder `json:"reorder,omitempty"`
+}
+
+// NetemLoss mirrors #Netem.loss.
+type NetemLoss struct {
+	Loss        float64 `json:"loss"`
+	Correlation float64 `json:"correlation,omitempty"`
+}
+
+// NetemDuplicate mirrors #Netem.duplicate.
+type NetemDuplicate struct {
+	Duplicate   float64 `json:"duplicate"`
+	Correlation float64 `json:"correlation,omitempty"`
+}
+
+// NetemCorrupt mirrors #Netem.corrupt.
+type NetemCorrupt struct {
+	Corrupt     float64 `json:"corrupt"`
+	Correlation float64 `json:"correlation,omitempty"`
 }
 
 // IOTarget mirrors #IOTarget.
@@ -288,6 +366,14 @@ type IOAttrOverride struct {
 	Attr IOAttr `json:"attr"`
 }
 
+// IOMistake mirrors #IOMistake.
+type IOMistake struct {
+	IOTarget
+	Filling        string `json:"filling"`
+	MaxOccurrences int    `json:"maxOccurrences"`
+	MaxLength      int    `json:"maxLength"`
+}
+
 // IOAttr mirrors #IOAttrOverride.attr.
 type IOAttr struct {
 	Perm  *int `json:"perm,omitempty"`
@@ -308,6 +394,7 @@ type TimeSkew struct {
 type CPUStress struct {
 	Workers        int      `json:"workers"`
 	Load           *float64 `json:"load,omitempty"`
+	Options        []string `json:"options,omitempty"`
 	ContainerNames []string `json:"containerNames,omitempty"`
 }
 
@@ -315,6 +402,14 @@ type CPUStress struct {
 type MemoryStress struct {
 	Workers        int      `json:"workers"`
 	Size           string   `json:"size"`
+	OOMScoreAdj    int      `json:"oomScoreAdj,omitempty"`
+	Options        []string `json:"options,omitempty"`
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// StressNG mirrors #StressNG.
+type StressNG struct {
+	Stressors      string   `json:"stressors"`
 	ContainerNames []string `json:"containerNames,omitempty"`
 }
 
@@ -333,14 +428,18 @@ type ContainerKill struct {
 
 // HTTPFault mirrors #HTTPFault.
 type HTTPFault struct {
-	Target  string       `json:"target"`
-	Port    int          `json:"port"`
-	Path    string       `json:"path,omitempty"`
-	Method  string       `json:"method,omitempty"`
-	Code    int          `json:"code,omitempty"`
-	Abort   bool         `json:"abort,omitempty"`
-	Delay   Duration     `json:"delay,omitempty"`
-	Replace *HTTPReplace `json:"replace,omitempty"`
+	Target string `json:"target"`
+	Port   int    `json:"port"`
+	Path   string `json:"path,omitempty"`
+	Method string `json:"method,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	// RequestHeaders and ResponseHeaders select by headers.
+	RequestHeaders  map[string]string `json:"requestHeaders,omitempty"`
+	ResponseHeaders map[string]string `json:"responseHeaders,omitempty"`
+	Abort           bool              `json:"abort,omitempty"`
+	Delay           Duration          `json:"delay,omitempty"`
+	Replace         *HTTPReplace      `json:"replace,omitempty"`
+	Patch           *HTTPPatch        `json:"patch,omitempty"`
 }
 
 // HTTPReplace mirrors #HTTPFault.replace.
@@ -348,6 +447,22 @@ type HTTPReplace struct {
 	Code    int               `json:"code,omitempty"`
 	Body    *string           `json:"body,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+	Path    string            `json:"path,omitempty"`
+	Method  string            `json:"method,omitempty"`
+	Queries map[string]string `json:"queries,omitempty"`
+}
+
+// HTTPPatch mirrors #HTTPFault.patch.
+type HTTPPatch struct {
+	Body    *HTTPPatchBody `json:"body,omitempty"`
+	Queries [][]string     `json:"queries,omitempty"`
+	Headers [][]string     `json:"headers,omitempty"`
+}
+
+// HTTPPatchBody mirrors #HTTPFault.patch.body.
+type HTTPPatchBody struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
 }
 
 // GRPCFault mirrors #GRPCFault.

@@ -300,6 +300,9 @@ func (e *emitter) selector(name string, f *schema.Fault) (v1alpha1.PodSelector, 
 		}},
 		Mode: v1alpha1.SelectorMode(mode),
 	}
+	if f.Selector != nil {
+		moreSelectors(&ps.Selector, f.Selector)
+	}
 	switch mode {
 	case schema.ModeFixed, schema.ModeFixedPercent, schema.ModeRandomMaxPercent:
 		ps.Value = strconv.Itoa(f.Value)
@@ -309,6 +312,34 @@ func (e *emitter) selector(name string, f *schema.Fault) (v1alpha1.PodSelector, 
 		objNS = ns
 	}
 	return ps, objNS, true
+}
+
+// moreSelectors copies a selector's fields beyond namespace and labels.
+func moreSelectors(out *v1alpha1.PodSelectorSpec, s *schema.Selector) {
+	if len(s.Namespaces) > 0 {
+		out.Namespaces = append([]string(nil), s.Namespaces...)
+	}
+	if len(s.Pods) > 0 {
+		out.Pods = make(map[string][]string, len(s.Pods))
+		for ns, names := range s.Pods {
+			out.Pods[ns] = append([]string(nil), names...)
+		}
+	}
+	for _, r := range s.ExpressionSelectors {
+		out.ExpressionSelectors = append(out.ExpressionSelectors, metav1.LabelSelectorRequirement{
+			Key: r.Key, Operator: metav1.LabelSelectorOperator(r.Operator), Values: append([]string(nil), r.Values...)})
+	}
+	out.AnnotationSelectors = copyMap(s.AnnotationSelectors)
+	out.FieldSelectors = copyMap(s.FieldSelectors)
+	out.PodPhaseSelectors = append([]string(nil), s.PodPhaseSelectors...)
+	out.Nodes = append([]string(nil), s.Nodes...)
+	out.NodeSelectors = copyMap(s.NodeSelectors)
+	if len(out.PodPhaseSelectors) == 0 {
+		out.PodPhaseSelectors = nil
+	}
+	if len(out.Nodes) == 0 {
+		out.Nodes = nil
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -364,25 +395,30 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 	case f.NetworkDelay != nil:
 		d := f.NetworkDelay
 		spec := e.network(path+".networkDelay", ps, v1alpha1.DelayAction, d.Direction, d.Peer)
+		spec.Device = d.Device
 		spec.TcParameter.Delay = &v1alpha1.DelaySpec{
 			Latency:     durStr(d.Latency),
 			Jitter:      durStr(d.Jitter),
 			Correlation: percent(d.Correlation),
+			Reorder:     reorder(d.Reorder),
 		}
 		c.setNetwork(meta, spec, dur)
 	case f.NetworkLoss != nil:
 		d := f.NetworkLoss
 		spec := e.network(path+".networkLoss", ps, v1alpha1.LossAction, d.Direction, d.Peer)
+		spec.Device = d.Device
 		spec.TcParameter.Loss = &v1alpha1.LossSpec{Loss: percent(d.Loss), Correlation: percent(d.Correlation)}
 		c.setNetwork(meta, spec, dur)
 	case f.NetworkDuplicate != nil:
 		d := f.NetworkDuplicate
 		spec := e.network(path+".networkDuplicate", ps, v1alpha1.DuplicateAction, d.Direction, d.Peer)
+		spec.Device = d.Device
 		spec.TcParameter.Duplicate = &v1alpha1.DuplicateSpec{Duplicate: percent(d.Duplicate), Correlation: percent(d.Correlation)}
 		c.setNetwork(meta, spec, dur)
 	case f.NetworkCorrupt != nil:
 		d := f.NetworkCorrupt
 		spec := e.network(path+".networkCorrupt", ps, v1alpha1.CorruptAction, d.Direction, d.Peer)
+		spec.Device = d.Device
 		spec.TcParameter.Corrupt = &v1alpha1.CorruptSpec{Corrupt: percent(d.Corrupt), Correlation: percent(d.Correlation)}
 		c.setNetwork(meta, spec, dur)
 	case f.NetworkBandwidth != nil:
@@ -391,7 +427,16 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 		spec := e.network(bp, ps, v1alpha1.BandwidthAction, d.Direction, d.Peer)
 		limit, _ := e.uint32Field(bp+".limit", d.Limit)
 		buffer, _ := e.uint32Field(bp+".buffer", d.Buffer)
+		spec.Device = d.Device
 		spec.TcParameter.Bandwidth = &v1alpha1.BandwidthSpec{Rate: d.Rate, Limit: limit, Buffer: buffer}
+		if d.Peakrate != 0 {
+			spec.TcParameter.Bandwidth.Peakrate = ref(uint64(d.Peakrate))
+		}
+		if d.Minburst != 0 {
+			if v, ok := e.uint32Field(bp+".minburst", d.Minburst); ok {
+				spec.TcParameter.Bandwidth.Minburst = &v
+			}
+		}
 		c.setNetwork(meta, spec, dur)
 	case f.NetworkPartition != nil:
 		d := f.NetworkPartition
@@ -400,6 +445,28 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 			dir = schema.DirectionBoth
 		}
 		spec := e.network(path+".networkPartition", ps, v1alpha1.PartitionAction, dir, d.Peer)
+		spec.Device = d.Device
+		c.setNetwork(meta, spec, dur)
+	case f.Netem != nil:
+		d := f.Netem
+		spec := e.network(path+".netem", ps, v1alpha1.NetemAction, d.Direction, d.Peer)
+		spec.Device = d.Device
+		if x := d.Delay; x != nil {
+			spec.TcParameter.Delay = &v1alpha1.DelaySpec{Latency: durStr(x.Latency), Jitter: durStr(x.Jitter),
+				Correlation: percent(x.Correlation), Reorder: reorder(x.Reorder)}
+		}
+		if x := d.Loss; x != nil {
+			spec.TcParameter.Loss = &v1alpha1.LossSpec{Loss: percent(x.Loss), Correlation: percent(x.Correlation)}
+		}
+		if x := d.Duplicate; x != nil {
+			spec.TcParameter.Duplicate = &v1alpha1.DuplicateSpec{Duplicate: percent(x.Duplicate), Correlation: percent(x.Correlation)}
+		}
+		if x := d.Corrupt; x != nil {
+			spec.TcParameter.Corrupt = &v1alpha1.CorruptSpec{Corrupt: percent(x.Corrupt), Correlation: percent(x.Correlation)}
+		}
+		if d.Rate != "" {
+			spec.TcParameter.Rate = &v1alpha1.RateSpec{Rate: d.Rate}
+		}
 		c.setNetwork(meta, spec, dur)
 	case f.IOLatency != nil:
 		d := f.IOLatency
@@ -410,6 +477,12 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 		d := f.IOFault
 		spec := e.io(path+".ioFault", ps, v1alpha1.IoFaults, d.IOTarget)
 		spec.Errno = uint32(d.Errno)
+		c.setIO(meta, spec, dur)
+	case f.IOMistake != nil:
+		d := f.IOMistake
+		spec := e.io(path+".ioMistake", ps, v1alpha1.IoMistake, d.IOTarget)
+		spec.Mistake = &v1alpha1.MistakeSpec{Filling: v1alpha1.FillingType(d.Filling),
+			MaxOccurrences: int64(d.MaxOccurrences), MaxLength: int64(d.MaxLength)}
 		c.setIO(meta, spec, dur)
 	case f.IOAttrOverride != nil:
 		d := f.IOAttrOverride
@@ -469,6 +542,7 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 			ContainerSelector: v1alpha1.ContainerSelector{PodSelector: ps, ContainerNames: d.ContainerNames},
 			Stressors: &v1alpha1.Stressors{CPUStressor: &v1alpha1.CPUStressor{
 				Stressor: v1alpha1.Stressor{Workers: d.Workers}, Load: &load,
+				Options: append([]string(nil), d.Options...),
 			}},
 		}
 		c.setStress(meta, spec, dur)
@@ -478,7 +552,15 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 			ContainerSelector: v1alpha1.ContainerSelector{PodSelector: ps, ContainerNames: d.ContainerNames},
 			Stressors: &v1alpha1.Stressors{MemoryStressor: &v1alpha1.MemoryStressor{
 				Stressor: v1alpha1.Stressor{Workers: d.Workers}, Size: e.memSize(path+".memoryStress.size", d.Size),
+				OOMScoreAdj: d.OOMScoreAdj, Options: append([]string(nil), d.Options...),
 			}},
+		}
+		c.setStress(meta, spec, dur)
+	case f.StressNG != nil:
+		d := f.StressNG
+		spec := v1alpha1.StressChaosSpec{
+			ContainerSelector: v1alpha1.ContainerSelector{PodSelector: ps, ContainerNames: d.ContainerNames},
+			StressngStressors: d.Stressors,
 		}
 		c.setStress(meta, spec, dur)
 	case f.PodKill != nil:
@@ -515,8 +597,6 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 		ws := spec
 		ws.Duration = nil
 		c.embed.DNSChaos = &ws
-	case f.GRPCFault != nil:
-		e.fail(path+".grpcFault", "Chaos Mesh has no gRPC fault (its HTTPChaos reads HTTP/1.x, not gRPC's HTTP/2), so this fault cannot run on a cluster: run the scenario with --backend local, or use a network fault (networkDelay, networkPartition) on the service's pods")
 		return Chaos{}, false
 	default:
 		e.fail(path, "fault %q has no kind block faultline can compile to Chaos Mesh", pf.Name)
@@ -542,13 +622,23 @@ func (e *emitter) network(path string, ps v1alpha1.PodSelector, action v1alpha1.
 			if ns == "" {
 				ns = ps.Selector.Namespaces[0]
 			}
+			mode := peer.Mode
+			if mode == "" {
+				mode = schema.ModeAll
+			}
 			spec.Target = &v1alpha1.PodSelector{
 				Selector: v1alpha1.PodSelectorSpec{GenericSelectorSpec: v1alpha1.GenericSelectorSpec{
 					Namespaces:     []string{ns},
 					LabelSelectors: copyMap(peer.Selector.Labels),
 				}},
-				Mode: v1alpha1.AllMode,
+				Mode: v1alpha1.SelectorMode(mode),
 			}
+			switch mode {
+			case schema.ModeFixed, schema.ModeFixedPercent, schema.ModeRandomMaxPercent:
+				spec.Target.Value = strconv.Itoa(peer.Value)
+			}
+			moreSelectors(&spec.Target.Selector, peer.Selector)
+			spec.TargetDevice = peer.Device
 		}
 		if len(peer.Hosts) > 0 {
 			spec.ExternalTargets = append([]string(nil), peer.Hosts...)
@@ -567,6 +657,13 @@ func (e *emitter) network(path string, ps v1alpha1.PodSelector, action v1alpha1.
 		}
 	}
 	return spec
+}
+
+func reorder(r *schema.Reorder) *v1alpha1.ReorderSpec {
+	if r == nil {
+		return nil
+	}
+	return &v1alpha1.ReorderSpec{Reorder: percent(r.Reorder), Correlation: percent(r.Correlation), Gap: r.Gap}
 }
 
 func (e *emitter) io(path string, ps v1alpha1.PodSelector, action v1alpha1.IOChaosType, t schema.IOTarget) v1alpha1.IOChaosSpec {
@@ -624,6 +721,8 @@ func (e *emitter) http(path string, ps v1alpha1.PodSelector, h *schema.HTTPFault
 		}
 		spec.Code = ref(int32(h.Code))
 	}
+	spec.RequestHeaders = copyMap(h.RequestHeaders)
+	spec.ResponseHeaders = copyMap(h.ResponseHeaders)
 	if h.Abort {
 		spec.Abort = ref(true)
 	}
@@ -642,10 +741,30 @@ func (e *emitter) http(path string, ps v1alpha1.PodSelector, h *schema.HTTPFault
 			rep.Body = []byte(*r.Body)
 		}
 		rep.Headers = copyMap(r.Headers)
+		if r.Path != "" {
+			rep.Path = ref(r.Path)
+		}
+		if r.Method != "" {
+			rep.Method = ref(r.Method)
+		}
+		rep.Queries = copyMap(r.Queries)
 		spec.Replace = rep
 	}
-	if spec.Abort == nil && spec.Delay == nil && spec.Replace == nil {
-		e.fail(path, "the HTTP fault does nothing: set abort, delay or replace")
+	if p := h.Patch; p != nil {
+		pa := &v1alpha1.PodHttpChaosPatchActions{}
+		if p.Body != nil {
+			pa.Body = &v1alpha1.PodHttpChaosPatchBodyAction{Type: p.Body.Type, Value: p.Body.Value}
+		}
+		for _, q := range p.Queries {
+			pa.Queries = append(pa.Queries, append([]string(nil), q...))
+		}
+		for _, hd := range p.Headers {
+			pa.Headers = append(pa.Headers, append([]string(nil), hd...))
+		}
+		spec.Patch = pa
+	}
+	if spec.Abort == nil && spec.Delay == nil && spec.Replace == nil && spec.Patch == nil {
+		e.fail(path, "the HTTP fault does nothing: set abort, delay, replace or patch")
 	}
 	return spec
 }

@@ -52,9 +52,13 @@ func (m mapper) selector(ps v1alpha1.PodSelector, f *schema.Fault) {
 	if sel.Labels == nil {
 		sel.Labels = map[string]string{}
 	}
-	if len(s.Namespaces) > 0 {
+	switch {
+	case len(s.Namespaces) == 1:
 		sel.Namespace = s.Namespaces[0]
+	case len(s.Namespaces) > 1:
+		sel.Namespaces = append([]string(nil), s.Namespaces...)
 	}
+	moreSelectors(sel, s)
 	f.Selector = sel
 	mode := string(ps.Mode)
 	if mode != schema.ModeOne {
@@ -66,6 +70,29 @@ func (m mapper) selector(ps v1alpha1.PodSelector, f *schema.Fault) {
 			m.fail("value", "value %q is not a whole number of at least 1", ps.Value)
 		}
 		f.Value = v
+	}
+}
+
+// moreSelectors maps the selector fields beyond namespace and labels.
+func moreSelectors(sel *schema.Selector, s v1alpha1.PodSelectorSpec) {
+	if len(s.Pods) > 0 {
+		sel.Pods = map[string][]string{}
+		for ns, names := range s.Pods {
+			sel.Pods[ns] = append([]string(nil), names...)
+		}
+	}
+	for _, r := range s.ExpressionSelectors {
+		sel.ExpressionSelectors = append(sel.ExpressionSelectors, schema.LabelRequirement{
+			Key: r.Key, Operator: string(r.Operator), Values: append([]string(nil), r.Values...)})
+	}
+	sel.AnnotationSelectors = copyMap(s.AnnotationSelectors)
+	sel.FieldSelectors = copyMap(s.FieldSelectors)
+	sel.NodeSelectors = copyMap(s.NodeSelectors)
+	if len(s.PodPhaseSelectors) > 0 {
+		sel.PodPhaseSelectors = append([]string(nil), s.PodPhaseSelectors...)
+	}
+	if len(s.Nodes) > 0 {
+		sel.Nodes = append([]string(nil), s.Nodes...)
 	}
 }
 
@@ -81,7 +108,7 @@ func copyMap(in map[string]string) map[string]string {
 }
 
 func (m mapper) peer(spec *v1alpha1.NetworkChaosSpec) *schema.NetworkPeer {
-	if spec.Target == nil && len(spec.ExternalTargets) == 0 {
+	if spec.Target == nil && len(spec.ExternalTargets) == 0 && spec.TargetDevice == "" {
 		return nil
 	}
 	p := &schema.NetworkPeer{}
@@ -90,11 +117,26 @@ func (m mapper) peer(spec *v1alpha1.NetworkChaosSpec) *schema.NetworkPeer {
 		if sel.Labels == nil {
 			sel.Labels = map[string]string{}
 		}
-		if len(t.Selector.Namespaces) > 0 && t.Selector.Namespaces[0] != firstNS(spec.Selector) {
+		switch {
+		case len(t.Selector.Namespaces) == 1 && t.Selector.Namespaces[0] != firstNS(spec.Selector):
 			sel.Namespace = t.Selector.Namespaces[0]
+		case len(t.Selector.Namespaces) > 1:
+			sel.Namespaces = append([]string(nil), t.Selector.Namespaces...)
 		}
+		moreSelectors(sel, t.Selector)
 		p.Selector = sel
+		if t.Mode != v1alpha1.AllMode {
+			p.Mode = string(t.Mode)
+		}
+		if t.Value != "" {
+			v, err := strconv.Atoi(t.Value)
+			if err != nil || v < 1 {
+				m.fail("target.value", "value %q is not a whole number of at least 1", t.Value)
+			}
+			p.Value = v
+		}
 	}
+	p.Device = spec.TargetDevice
 	p.Hosts = append([]string(nil), spec.ExternalTargets...)
 	return p
 }
@@ -170,37 +212,63 @@ func (m mapper) network(spec *v1alpha1.NetworkChaosSpec, f *schema.Fault) {
 			return
 		}
 		f.NetworkDelay = &schema.NetworkDelay{Latency: goDuration(tc.Delay.Latency), Jitter: goDuration(tc.Delay.Jitter),
-			Correlation: floatStr(tc.Delay.Correlation), Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer}
+			Correlation: floatStr(tc.Delay.Correlation), Reorder: reorder(tc.Delay.Reorder),
+			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
 	case v1alpha1.LossAction:
 		if tc.Loss == nil {
 			m.fail("loss", "a loss NetworkChaos needs loss")
 			return
 		}
 		f.NetworkLoss = &schema.NetworkLoss{Loss: floatStr(tc.Loss.Loss), Correlation: floatStr(tc.Loss.Correlation),
-			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer}
+			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
 	case v1alpha1.DuplicateAction:
 		if tc.Duplicate == nil {
 			m.fail("duplicate", "a duplicate NetworkChaos needs duplicate")
 			return
 		}
 		f.NetworkDuplicate = &schema.NetworkDuplicate{Duplicate: floatStr(tc.Duplicate.Duplicate), Correlation: floatStr(tc.Duplicate.Correlation),
-			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer}
+			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
 	case v1alpha1.CorruptAction:
 		if tc.Corrupt == nil {
 			m.fail("corrupt", "a corrupt NetworkChaos needs corrupt")
 			return
 		}
 		f.NetworkCorrupt = &schema.NetworkCorrupt{Corrupt: floatStr(tc.Corrupt.Corrupt), Correlation: floatStr(tc.Corrupt.Correlation),
-			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer}
+			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
 	case v1alpha1.BandwidthAction:
 		if tc.Bandwidth == nil {
 			m.fail("bandwidth", "a bandwidth NetworkChaos needs bandwidth")
 			return
 		}
-		f.NetworkBandwidth = &schema.NetworkBandwidth{Rate: tc.Bandwidth.Rate, Limit: int(tc.Bandwidth.Limit), Buffer: int(tc.Bandwidth.Buffer),
-			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer}
+		b := &schema.NetworkBandwidth{Rate: tc.Bandwidth.Rate, Limit: int(tc.Bandwidth.Limit), Buffer: int(tc.Bandwidth.Buffer),
+			Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
+		if tc.Bandwidth.Peakrate != nil {
+			b.Peakrate = int(*tc.Bandwidth.Peakrate)
+		}
+		if tc.Bandwidth.Minburst != nil {
+			b.Minburst = int(*tc.Bandwidth.Minburst)
+		}
+		f.NetworkBandwidth = b
 	case v1alpha1.PartitionAction:
-		f.NetworkPartition = &schema.NetworkPartition{Direction: direction(spec.Direction, schema.DirectionBoth), Peer: peer}
+		f.NetworkPartition = &schema.NetworkPartition{Direction: direction(spec.Direction, schema.DirectionBoth), Peer: peer, Device: spec.Device}
+	case v1alpha1.NetemAction:
+		ne := &schema.Netem{Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
+		if x := tc.Delay; x != nil {
+			ne.Delay = &schema.NetemDelay{Latency: goDuration(x.Latency), Jitter: goDuration(x.Jitter), Correlation: floatStr(x.Correlation), Reorder: reorder(x.Reorder)}
+		}
+		if x := tc.Loss; x != nil {
+			ne.Loss = &schema.NetemLoss{Loss: floatStr(x.Loss), Correlation: floatStr(x.Correlation)}
+		}
+		if x := tc.Duplicate; x != nil {
+			ne.Duplicate = &schema.NetemDuplicate{Duplicate: floatStr(x.Duplicate), Correlation: floatStr(x.Correlation)}
+		}
+		if x := tc.Corrupt; x != nil {
+			ne.Corrupt = &schema.NetemCorrupt{Corrupt: floatStr(x.Corrupt), Correlation: floatStr(x.Correlation)}
+		}
+		if x := tc.Rate; x != nil {
+			ne.Rate = x.Rate
+		}
+		f.Netem = ne
 	default:
 		m.fail("action", "faultline has no fault kind for NetworkChaos action %q", spec.Action)
 	}
@@ -219,6 +287,12 @@ func (m mapper) io(spec *v1alpha1.IOChaosSpec, f *schema.Fault) {
 		f.IOLatency = &schema.IOLatency{IOTarget: t, Delay: goDuration(spec.Delay)}
 	case v1alpha1.IoFaults:
 		f.IOFault = &schema.IOFault{IOTarget: t, Errno: int(spec.Errno)}
+	case v1alpha1.IoMistake:
+		mi := &schema.IOMistake{IOTarget: t}
+		if x := spec.Mistake; x != nil {
+			mi.Filling, mi.MaxOccurrences, mi.MaxLength = string(x.Filling), int(x.MaxOccurrences), int(x.MaxLength)
+		}
+		f.IOMistake = mi
 	case v1alpha1.IoAttrOverride:
 		a := schema.IOAttr{}
 		if at := spec.Attr; at != nil {
@@ -246,10 +320,25 @@ func (m mapper) io(spec *v1alpha1.IOChaosSpec, f *schema.Fault) {
 
 func ptr[T any](v T) *T { return &v }
 
+func reorder(r *v1alpha1.ReorderSpec) *schema.Reorder {
+	if r == nil {
+		return nil
+	}
+	return &schema.Reorder{Reorder: floatStr(r.Reorder), Correlation: floatStr(r.Correlation), Gap: r.Gap}
+}
+
 func (m mapper) stress(spec *v1alpha1.StressChaosSpec, f *schema.Fault) {
 	st := spec.Stressors
+	if spec.StressngStressors != "" {
+		if st != nil && (st.CPUStressor != nil || st.MemoryStressor != nil) {
+			m.fail("stressngStressors", "a StressChaos with both stressngStressors and stressors is two faults in faultline (stressNG and cpuStress or memoryStress), which with mode %q may hit different pods: split it into two objects", spec.Mode)
+			return
+		}
+		f.StressNG = &schema.StressNG{Stressors: spec.StressngStressors, ContainerNames: spec.ContainerNames}
+		return
+	}
 	if st == nil || (st.CPUStressor == nil && st.MemoryStressor == nil) {
-		m.fail("stressors", "faultline needs stressors.cpu or stressors.memory")
+		m.fail("stressors", "faultline needs stressors.cpu, stressors.memory or stressngStressors")
 		return
 	}
 	if st.CPUStressor != nil && st.MemoryStressor != nil {
@@ -257,14 +346,15 @@ func (m mapper) stress(spec *v1alpha1.StressChaosSpec, f *schema.Fault) {
 		return
 	}
 	if c := st.CPUStressor; c != nil {
-		cs := &schema.CPUStress{Workers: c.Workers, ContainerNames: spec.ContainerNames}
+		cs := &schema.CPUStress{Workers: c.Workers, Options: c.Options, ContainerNames: spec.ContainerNames}
 		if c.Load != nil && *c.Load != 100 {
 			cs.Load = ptr(float64(*c.Load))
 		}
 		f.CPUStress = cs
 	}
 	if mm := st.MemoryStressor; mm != nil {
-		f.MemoryStress = &schema.MemoryStress{Workers: mm.Workers, Size: memSize(mm.Size), ContainerNames: spec.ContainerNames}
+		f.MemoryStress = &schema.MemoryStress{Workers: mm.Workers, Size: memSize(mm.Size), OOMScoreAdj: mm.OOMScoreAdj,
+			Options: mm.Options, ContainerNames: spec.ContainerNames}
 	}
 }
 
@@ -288,8 +378,9 @@ func memSize(s string) string {
 }
 
 func (m mapper) http(spec *v1alpha1.HTTPChaosSpec, f *schema.Fault) {
-	h := &schema.HTTPFault{Target: string(spec.Target), Port: int(spec.Port)}
-	if spec.Path != nil && *spec.Path != "*" {
+	// Chaos Mesh's targets are "Request" and "Response".
+	h := &schema.HTTPFault{Target: strings.ToLower(string(spec.Target)), Port: int(spec.Port)}
+	if spec.Path != nil {
 		h.Path = *spec.Path
 	}
 	if spec.Method != nil {
@@ -298,6 +389,8 @@ func (m mapper) http(spec *v1alpha1.HTTPChaosSpec, f *schema.Fault) {
 	if spec.Code != nil {
 		h.Code = int(*spec.Code)
 	}
+	h.RequestHeaders = copyMap(spec.RequestHeaders)
+	h.ResponseHeaders = copyMap(spec.ResponseHeaders)
 	if spec.Abort != nil {
 		h.Abort = *spec.Abort
 	}
@@ -312,7 +405,21 @@ func (m mapper) http(spec *v1alpha1.HTTPChaosSpec, f *schema.Fault) {
 		if r.Body != nil {
 			rep.Body = ptr(string(r.Body))
 		}
+		if r.Path != nil {
+			rep.Path = *r.Path
+		}
+		if r.Method != nil {
+			rep.Method = *r.Method
+		}
+		rep.Queries = copyMap(r.Queries)
 		h.Replace = rep
+	}
+	if p := spec.Patch; p != nil {
+		pa := &schema.HTTPPatch{Queries: p.Queries, Headers: p.Headers}
+		if p.Body != nil {
+			pa.Body = &schema.HTTPPatchBody{Type: p.Body.Type, Value: p.Body.Value}
+		}
+		h.Patch = pa
 	}
 	f.HTTPFault = h
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"faultline.dev/faultline/compiler/chaosmesh"
@@ -39,6 +40,23 @@ func (im *importer) scenario(name string) (*schema.Scenario, map[string]client.O
 	for _, it := range im.items {
 		if !contains(files, it.file) {
 			files = append(files, it.file)
+		}
+		// A manifest Chaos Mesh itself rejects is not imported.
+		if err := chaosmesh.Validate(im.ctx, im.v, it.obj); err != nil {
+			var ve *chaosmesh.Error
+			if !errors.As(err, &ve) {
+				im.fail(it.file, it.node, it.object, it.field, "%v", err)
+				continue
+			}
+			for _, pr := range ve.Problems {
+				rel := strings.TrimPrefix(strings.TrimPrefix(pr.Path, "spec"), ".")
+				field := it.field
+				if rel != "" {
+					field += "." + rel
+				}
+				im.fail(it.file, locate(it.node, rel), it.object, field, "Chaos Mesh rejects this: %s", pr.Message)
+			}
+			continue
 		}
 		def, err := chaosmesh.Defaulted(im.ctx, im.v, it.obj)
 		if err != nil {
@@ -315,6 +333,11 @@ func sameValue(key string, a, b any) bool {
 		dx, err1 := time.ParseDuration(x)
 		dy, err2 := time.ParseDuration(y)
 		return err1 == nil && err2 == nil && dx == dy
+	case key == "size":
+		// Chaos Mesh reads memory sizes with go-units' FromHumanSize.
+		nx, err1 := units.FromHumanSize(x)
+		ny, err2 := units.FromHumanSize(y)
+		return err1 == nil && err2 == nil && nx == ny
 	case numberFields[key]:
 		fx, err1 := strconv.ParseFloat(x, 64)
 		fy, err2 := strconv.ParseFloat(y, 64)

@@ -21,8 +21,11 @@ type impl interface {
 // choose picks the implementation of a fault, or says why it cannot run
 // locally.
 func (b *Backend) choose(f schema.Fault) (impl, error) {
+	if err := kubernetesOnly(f); err != nil {
+		return nil, err
+	}
 	switch {
-	case f.NetworkDelay != nil, f.NetworkLoss != nil, f.NetworkBandwidth != nil, f.NetworkPartition != nil, f.HTTPFault != nil, f.GRPCFault != nil:
+	case f.NetworkDelay != nil, f.NetworkLoss != nil, f.NetworkBandwidth != nil, f.NetworkPartition != nil, f.HTTPFault != nil:
 		return injected{b: b, f: f}, nil
 	case f.CPUStress != nil:
 		return stressor{b: b, f: f}, nil
