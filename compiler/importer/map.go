@@ -276,7 +276,10 @@ func (m mapper) network(spec *v1alpha1.NetworkChaosSpec, f *schema.Fault) {
 
 func (m mapper) io(spec *v1alpha1.IOChaosSpec, f *schema.Fault) {
 	t := schema.IOTarget{VolumePath: spec.VolumePath, Path: spec.Path, ContainerNames: spec.ContainerNames}
-	for _, me := range spec.Methods {
+	for i, me := range spec.Methods {
+		if lower := strings.ToLower(string(me)); lower != string(me) {
+			m.fail(fmt.Sprintf("methods[%d]", i), "method %q: faultline's IO methods are the FUSE call names in lower case; write %q if that is what is meant", me, lower)
+		}
 		t.Methods = append(t.Methods, string(me))
 	}
 	if spec.Percent != 100 {
