@@ -22,6 +22,11 @@ func (r *Result) WriteTable(w io.Writer) {
 			p.Name, p.Start, p.End, p.Requests, p.Throughput, p.ErrorRate, p.P50, p.P95, p.P99, p.Max, gor, heap)
 	}
 	tw.Flush()
+	for _, p := range r.Phases {
+		if st := p.Statuses(); st != "" {
+			fmt.Fprintf(w, "  %s statuses: %s\n", p.Name, st)
+		}
+	}
 	if len(r.SLOs) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -1,6 +1,10 @@
 package results
 
 import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"faultline.dev/faultline/internal/exitcode"
@@ -79,6 +83,12 @@ type PhaseResult struct {
 	// goroutines and heap without them (0 of RuntimeSeen: not exposed).
 	GCPauseSeen int `json:"gcPauseSamples"`
 	SchedSeen   int `json:"schedLatencySamples"`
+	// HTTPStatus counts the phase's HTTP requests by response status
+	// ("200", "503"; "0": no response), GRPCStatus its gRPC calls by status
+	// code name ("OK", "UNAVAILABLE"); absent when the phase had none (and
+	// when the load's samples did not reach the runner).
+	HTTPStatus map[string]int64 `json:"httpStatus,omitempty"`
+	GRPCStatus map[string]int64 `json:"grpcStatus,omitempty"`
 }
 
 // Breach is the evidence an abortOnBreach stop rests on.
@@ -121,4 +131,56 @@ type Window struct {
 	// while the fault was active: End is the instant it stopped, and the
 	// fault was recovered by the cleanup that followed.
 	CutShort bool `json:"cutShort,omitempty"`
+}
+
+// Statuses writes the phase's status counts in one line, HTTP then gRPC:
+// "HTTP 200×950 503×12 no response×3 · gRPC OK×900 UNAVAILABLE×45" (HTTP
+// by code, requests without a response last; gRPC OK first, then by name);
+// "" when there are none.
+func (p PhaseResult) Statuses() string {
+	var parts []string
+	if len(p.HTTPStatus) > 0 {
+		keys := sortedStatusKeys(p.HTTPStatus, func(a, b string) bool {
+			if (a == "0") != (b == "0") {
+				return b == "0" // no response last
+			}
+			na, _ := strconv.Atoi(a)
+			nb, _ := strconv.Atoi(b)
+			return na < nb
+		})
+		var b strings.Builder
+		b.WriteString("HTTP")
+		for _, k := range keys {
+			name := k
+			if k == "0" {
+				name = "no response"
+			}
+			fmt.Fprintf(&b, " %s×%d", name, p.HTTPStatus[k])
+		}
+		parts = append(parts, b.String())
+	}
+	if len(p.GRPCStatus) > 0 {
+		keys := sortedStatusKeys(p.GRPCStatus, func(a, b string) bool {
+			if (a == "OK") != (b == "OK") {
+				return a == "OK"
+			}
+			return a < b
+		})
+		var b strings.Builder
+		b.WriteString("gRPC")
+		for _, k := range keys {
+			fmt.Fprintf(&b, " %s×%d", k, p.GRPCStatus[k])
+		}
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, " · ")
+}
+
+func sortedStatusKeys(m map[string]int64, less func(a, b string) bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return less(keys[i], keys[j]) })
+	return keys
 }

@@ -1,10 +1,32 @@
 package runner
 
 import (
+	"strconv"
+
 	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/scrape"
+	"faultline.dev/faultline/schema"
 )
+
+// statusCounts are an aggregate's requests by status: HTTP by code, gRPC
+// by code name; nil maps when there are none.
+func statusCounts(a *aggregate.Agg) (httpStatus, grpcStatus map[string]int64) {
+	for s, n := range a.Statuses {
+		if s.GRPC {
+			if grpcStatus == nil {
+				grpcStatus = map[string]int64{}
+			}
+			grpcStatus[schema.GRPCCodeName(s.Code)] += n
+			continue
+		}
+		if httpStatus == nil {
+			httpStatus = map[string]int64{}
+		}
+		httpStatus[strconv.Itoa(s.Code)] += n
+	}
+	return httpStatus, grpcStatus
+}
 
 // summarize fills a phase's numbers.
 func summarize(p results.PhaseResult, a *aggregate.Agg, rt *scrape.Phase) results.PhaseResult {
@@ -16,6 +38,7 @@ func summarize(p results.PhaseResult, a *aggregate.Agg, rt *scrape.Phase) result
 		if d := p.End - p.JudgedFrom; d > 0 {
 			p.Throughput = float64(a.Requests) / d
 		}
+		p.HTTPStatus, p.GRPCStatus = statusCounts(a)
 	}
 	if rt != nil && rt.Samples > 0 {
 		p.RuntimeSeen, p.GCPauseSeen, p.SchedSeen = rt.Samples, rt.GCPauseSeen, rt.SchedSeen

@@ -58,7 +58,16 @@ func (s *sink) Add(vu int, smp *load.Sample) {
 	}
 	a.AddRequest(ms, smp.Failed)
 	a.AddChecks(smp.ChecksPassed, smp.ChecksTotal)
+	a.AddStatus(sampleStatus(smp))
 	sh.mu.Unlock()
+}
+
+// sampleStatus is a sample's status: its HTTP status, or its gRPC code.
+func sampleStatus(smp *load.Sample) aggregate.Status {
+	if smp.GRPC {
+		return aggregate.Status{GRPC: true, Code: smp.GRPCCode}
+	}
+	return aggregate.Status{Code: smp.Status}
 }
 
 // flush moves every pending slot into c.

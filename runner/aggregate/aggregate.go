@@ -28,6 +28,23 @@ type Agg struct {
 	Latency *ddsketch.DDSketch
 	MaxMS   float64
 	SumMS   float64
+	// Statuses counts the requests by status; nil until the first.
+	Statuses map[Status]int64
+}
+
+// Status is a request's status: an HTTP status code (0: no response) or,
+// with GRPC, a gRPC status code (google.golang.org/grpc/codes).
+type Status struct {
+	GRPC bool
+	Code int
+}
+
+// AddStatus counts one request's status.
+func (a *Agg) AddStatus(s Status) {
+	if a.Statuses == nil {
+		a.Statuses = map[Status]int64{}
+	}
+	a.Statuses[s]++
 }
 
 // New returns an empty aggregate.
@@ -76,6 +93,12 @@ func (a *Agg) Merge(b *Agg) {
 	a.SumMS += b.SumMS
 	a.MaxMS = max(a.MaxMS, b.MaxMS)
 	_ = a.Latency.MergeWith(b.Latency)
+	for s, n := range b.Statuses {
+		if a.Statuses == nil {
+			a.Statuses = make(map[Status]int64, len(b.Statuses))
+		}
+		a.Statuses[s] += n
+	}
 }
 
 // Quantile returns the latency quantile q (0..1) in milliseconds, or NaN

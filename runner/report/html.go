@@ -343,6 +343,7 @@ svg polyline{fill:none;stroke-width:1.8;stroke-linejoin:round}
 <div id="baseline">
 {{range .R.Phases}}
 <h3>{{.Name}} · {{f1 .Start}}–{{f1 .End}} s · {{.Requests}} requests · {{f1 .Throughput}} req/s</h3>
+{{with .Statuses}}<p class="statuses">Statuses: {{.}}</p>{{end}}
 <table class="phase" data-phase="{{.Name}}"><tr><th>metric</th><th>measured</th><th>SLO</th>{{if $hasBase}}<th>baseline</th><th>change</th><th>allowed</th>{{end}}<th>status</th></tr>
 {{range index $rows .Name}}<tr{{if .Regressed}} class="regression"{{end}}><td>{{if .Regressed}}<b>{{.Name}}</b>{{else}}{{.Name}}{{end}}</td><td class="n">{{.Measured}}</td><td class="n">{{.SLO}}</td>{{if $hasBase}}<td class="n">{{.Baseline}}</td><td class="n">{{.Change}}</td><td class="n">{{.Allowed}}</td>{{end}}<td>{{range .Statuses}}<span class="b b-{{.Kind}}">{{.Text}}</span> {{end}}</td></tr>
 {{end}}</table>

@@ -61,6 +61,9 @@ func Markdown(w io.Writer, res *results.Result) error {
 
 	for _, ph := range res.Phases {
 		p("### %s · %.1f–%.1f s · %d requests · %.1f req/s\n\n", ph.Name, ph.Start, ph.End, ph.Requests, ph.Throughput)
+		if st := ph.Statuses(); st != "" {
+			p("Statuses: %s\n\n", mdEscape(st))
+		}
 		rows := phaseRows(res, ph)
 		if res.Baseline != nil {
 			p("| metric | measured | SLO | baseline | change | allowed | status |\n|---|--:|--:|--:|--:|--:|---|\n")
