@@ -1,30 +1,48 @@
-// Package kubetestctl is a stand-in, used only by tests, for the three controllers faultline's
+// Package kubetestctl is a TEST STAND-IN, used only by tests, for the three controllers faultline's
 // kubernetes backend talks to: the Chaos Mesh controller (chaos-controller-manager: Controller),
 // Chaos Mesh's workflow engine (WorkflowEngine, workflow.go) and the k6-operator (K6Operator,
 // k6operator.go). None of them can run against the test API server of internal/kubetest — there
 // are no pods, no nodes and no chaos daemons there. It is not Chaos Mesh, runs no k6 and injects
-// nothing; it only writes to the objects what those controllers write, so that the kubernetes
-// backend can be tested against a real API server. No production code imports it.
+// nothing; it only writes to the objects what those controllers write, read from their sources
+// (Chaos Mesh controllers/common, pkg/workflow/controllers; k6-operator internal/controller), so
+// that the kubernetes backend can be tested against a real API server. No production code
+// imports it. The real controller-manager runs against a real kube-apiserver in the nested
+// module e2e/ (its own harness); where the two disagree, the real one is right.
 //
-// For chaos objects (Controller):
+// For chaos objects (Controller), one reconcile pass per write, as Chaos Mesh's separate
+// controllers do (controllers/common/{finalizers,desiredphase,records,condition}), at least
+// PassGap apart:
 //
-//   - on a new object it adds the finalizer chaos-mesh/records and sets the conditions: when the
-//     object's pod selector matches one of the test's Pods (namespaces and labels), Selected=True,
-//     then, InjectAfter later, a container record per matched pod with an "Apply Succeeded" event
-//     and, ReportAfter after that, AllInjected=True and AllRecovered=False; when nothing matches,
-//     Selected=False, AllInjected=False, AllRecovered=True, forever (as Chaos Mesh does);
-//   - on deletion, after RecoverAfter, it adds "Recover Succeeded" events, sets AllRecovered=True and
-//     AllInjected=False, then removes the finalizer; an object Stuck says so keeps its finalizer
-//     until it is annotated chaos-mesh.chaos-mesh.org/cleanFinalizer=forced.
+//  1. finalizers.InitReconciler: a new object gets the finalizer chaos-mesh/records;
+//  2. desiredphase: status.experiment.desiredPhase is Stop when the object is deleted, when
+//     its spec.duration ran out on the controller's clock (creation + duration; Skew moves that
+//     clock), or when it carries the pause annotation experiment.chaos-mesh.org/pause=true;
+//     Run otherwise (one-shot pod-kill and container-kill stay Run until deleted);
+//  3. records: with no records yet, the selectors (spec.selector and, for a NetworkChaos with a
+//     peer, spec.target.selector: namespaces and labels over Pods) are resolved; when one of them
+//     selects nothing, no record is written, an Event (reason Failed, "Failed to select targets:
+//     no target has been selected") is, and nothing is retried — the conditions then stay False
+//     forever. Otherwise each record is applied while desiredPhase is Run ("Apply Succeeded"
+//     event, phase Injected) and recovered while it is Stop ("Recover Succeeded", phase Not
+//     Injected). The chaos daemon's call takes InjectAfter (RecoverAfter): the records are
+//     written once, after it, as the real controller blocks in the call. Stuck objects are never
+//     recovered (a daemon that fails its recovery);
+//  4. condition: Selected = records exist; AllInjected / AllRecovered = every record Injected /
+//     Not Injected (both False without records); Paused = the pause annotation;
+//  5. finalizers.CleanReconciler: a deleted object loses its finalizers once every record is
+//     Not Injected, or at once when annotated chaos-mesh.chaos-mesh.org/cleanFinalizer=forced.
 //
 // Timestamps are written with whole seconds, as Chaos Mesh's metav1.Time fields are. Status is
-// written with a normal update: Chaos Mesh's CRDs have no status subresource.
+// written with a normal update: Chaos Mesh's CRDs have no status subresource. Events go to
+// events.k8s.io/v1 (EventsCRD serves it on the test server; a real API server shows Chaos
+// Mesh's core/v1 Events there too).
 package kubetestctl
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +57,11 @@ import (
 const (
 	finalizer                = "chaos-mesh/records"
 	annotationCleanFinalizer = "chaos-mesh.chaos-mesh.org/cleanFinalizer"
+	annotationPause          = "experiment.chaos-mesh.org/pause"
 )
+
+// Events is where the stand-ins write Kubernetes Events.
+var Events = schema.GroupVersionResource{Group: "events.k8s.io", Version: "v1", Resource: "events"}
 
 // Pod is a pod the test pretends exists.
 type Pod struct {
@@ -55,18 +77,23 @@ type Controller struct {
 	Resources []schema.GroupVersionResource
 	// Pods are what selectors can match.
 	Pods []Pod
-	// InjectAfter is the delay between Selected and the records' injection (default 0).
+	// InjectAfter is how long the daemon's apply takes (default 0).
 	InjectAfter time.Duration
-	// ReportAfter is the delay between the records' injection and AllInjected=True (default 0).
-	ReportAfter time.Duration
-	// RecoverAfter is the delay between the deletion and the finalizer's removal (default 0).
+	// RecoverAfter is how long the daemon's recovery takes (default 0).
 	RecoverAfter time.Duration
-	// Stuck, if set, says which objects keep their finalizer until forced.
+	// PassGap is how long after a write of the records, and of the conditions, the next pass
+	// comes (the condition and finalizer controllers' lag; default 0).
+	PassGap time.Duration
+	// Skew puts the controller's clock ahead of the test's (duration expiry, record times).
+	Skew time.Duration
+	// Stuck, if set, says which objects are never recovered (they keep their finalizer until
+	// forced).
 	Stuck func(*unstructured.Unstructured) bool
 
 	queue chan item
 	mu    sync.Mutex
-	seen  map[types.UID]time.Time // first seen (or deletion first seen), for the delays
+	due   map[string]time.Time // per object and operation: when the daemon's call ends
+	next  map[types.UID]time.Time
 	wg    sync.WaitGroup
 }
 
@@ -78,8 +105,9 @@ type item struct {
 
 // Start runs the controller until ctx ends; the returned function waits for it to stop.
 func (c *Controller) Start(ctx context.Context) (wait func()) {
-	c.queue = make(chan item, 1024)
-	c.seen = map[types.UID]time.Time{}
+	c.queue = make(chan item, 4096)
+	c.due = map[string]time.Time{}
+	c.next = map[types.UID]time.Time{}
 	for _, r := range c.Resources {
 		c.wg.Go(func() { c.watch(ctx, r) })
 	}
@@ -92,6 +120,7 @@ func (c *Controller) enqueue(ctx context.Context, it item, after time.Duration) 
 		select {
 		case c.queue <- it:
 		case <-ctx.Done():
+		default: // full: the object is queued many times already
 		}
 		return
 	}
@@ -140,7 +169,8 @@ func (c *Controller) work(ctx context.Context) {
 	}
 }
 
-// reconcile moves one object one step; it returns when to look again.
+// reconcile runs the first pass that has something to write, writes, and returns when to look
+// again.
 func (c *Controller) reconcile(ctx context.Context, it item) (time.Duration, error) {
 	res := c.Dynamic.Resource(it.res).Namespace(it.namespace)
 	u, err := res.Get(ctx, it.name, metav1.GetOptions{})
@@ -151,112 +181,226 @@ func (c *Controller) reconcile(ctx context.Context, it item) (time.Duration, err
 		return 0, err
 	}
 	now := time.Now()
-	if u.GetDeletionTimestamp() != nil {
-		if !hasFinalizer(u) {
-			return 0, nil
-		}
-		since := c.since(u.GetUID()+"-deleted", now)
-		forced := u.GetAnnotations()[annotationCleanFinalizer] == "forced"
-		if c.Stuck != nil && c.Stuck(u) && !forced {
-			return 0, nil
-		}
-		if wait := since.Add(c.RecoverAfter).Sub(now); wait > 0 && !forced {
-			return wait, nil
-		}
-		recs := records(u)
-		for _, r := range recs {
-			r["phase"] = "Not Injected"
-			r["recoveredCount"] = toInt(r["recoveredCount"]) + 1
-			r["events"] = append(events(r), event("Recover", now))
-		}
-		setRecords(u, recs)
-		setConditions(u, len(recs) > 0, false, true)
-		var fins []string
-		for _, f := range u.GetFinalizers() {
-			if f != finalizer {
-				fins = append(fins, f)
-			}
-		}
-		u.SetFinalizers(fins)
-		_, err := res.Update(ctx, u, metav1.UpdateOptions{})
+	c.mu.Lock()
+	next := c.next[u.GetUID()]
+	c.mu.Unlock()
+	write, gap, again := c.pass(ctx, u, now.Add(c.Skew), next.Sub(now))
+	if !write {
+		return again, nil
+	}
+	if _, err := res.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return 0, ignoreGone(err)
 	}
-	since := c.since(u.GetUID(), now)
-	changed := false
-	if !hasFinalizer(u) {
-		u.SetFinalizers(append(u.GetFinalizers(), finalizer))
-		changed = true
+	if !gap {
+		return again, nil
 	}
-	matched := c.match(u)
-	var again time.Duration
-	switch {
-	case len(matched) == 0:
-		if conditionStatus(u, "Selected") != "False" {
-			setConditions(u, false, false, true)
-			changed = true
-		}
-	case conditionStatus(u, "AllInjected") == "True":
-	default:
-		recs := records(u)
-		if conditionStatus(u, "Selected") != "True" {
-			setConditions(u, true, false, true)
-			changed = true
-		}
-		injectAt := since.Add(c.InjectAfter)
-		switch {
-		case now.Before(injectAt):
-			again = injectAt.Sub(now)
-		case len(recs) == 0:
-			for _, p := range matched {
-				recs = append(recs, map[string]any{
-					"id": p.Namespace + "/" + p.Name, "selectorKey": ".", "phase": "Injected",
-					"injectedCount": int64(1), "recoveredCount": int64(0),
-					"events": []any{event("Apply", now)},
-				})
-			}
-			setRecords(u, recs)
-			c.since(u.GetUID()+"-injected", now)
-			changed = true
-			again = c.ReportAfter
-			if again == 0 {
-				setConditions(u, true, true, false)
-			}
-		default:
-			reportAt := c.since(u.GetUID()+"-injected", now).Add(c.ReportAfter)
-			if now.Before(reportAt) {
-				again = reportAt.Sub(now)
-			} else {
-				setConditions(u, true, true, false)
-				changed = true
-			}
-		}
-	}
-	if changed {
-		if _, err := res.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
-			return 0, ignoreGone(err)
-		}
-	}
-	return again, nil
+	c.mu.Lock()
+	c.next[u.GetUID()] = time.Now().Add(c.PassGap)
+	c.mu.Unlock()
+	return max(again, c.PassGap, time.Millisecond), nil
 }
 
-func (c *Controller) since(uid types.UID, now time.Time) time.Time {
+// pass changes u as the first pass with work to do would; now is the controller's clock.
+// gap says whether the next pass waits PassGap (after records and conditions).
+// lag > 0 holds back the condition and finalizer passes (PassGap after the last records or
+// conditions write).
+func (c *Controller) pass(ctx context.Context, u *unstructured.Unstructured, now time.Time, lag time.Duration) (write, gap bool, again time.Duration) {
+	deleted := u.GetDeletionTimestamp() != nil
+	forced := u.GetAnnotations()[annotationCleanFinalizer] == "forced"
+	// 1. finalizers.InitReconciler
+	if !deleted && !hasFinalizer(u) {
+		u.SetFinalizers(append(u.GetFinalizers(), finalizer))
+		return true, false, 0
+	}
+	// 2. desiredphase
+	desired, until := c.desiredPhase(u, now)
+	if phase := desiredPhaseOf(u); phase != desired {
+		exp := experiment(u)
+		exp["desiredPhase"] = desired
+		setExperiment(u, exp)
+		return true, false, until
+	}
+	// 3. records
+	recs, found, _ := unstructured.NestedSlice(u.Object, "status", "experiment", "containerRecords")
+	if !found || recs == nil {
+		if deleted {
+			goto conditions
+		}
+		var fresh []any
+		for _, key := range selectorKeys(u) {
+			matched := c.match(u, key)
+			if len(matched) == 0 {
+				// records/controller.go: an Event, no records, no requeue; the condition
+				// controller still writes its (False) conditions.
+				c.event(ctx, u, "Warning", "Failed", "Failed to select targets: no target has been selected")
+				recs = nil
+				goto conditions
+			}
+			for _, p := range matched {
+				fresh = append(fresh, map[string]any{"id": p.Namespace + "/" + p.Name, "selectorKey": key,
+					"phase": "Not Injected", "injectedCount": int64(0), "recoveredCount": int64(0)})
+			}
+		}
+		recs = fresh
+	}
+	{
+		changed, wait := false, time.Duration(0)
+		for i, r := range recs {
+			rec := maps.Clone(r.(map[string]any))
+			phase, _ := rec["phase"].(string)
+			var op string
+			var took time.Duration
+			switch {
+			case desired == "Run" && phase != "Injected":
+				op, took = "Apply", c.InjectAfter
+			case desired == "Stop" && phase != "Not Injected":
+				if c.Stuck != nil && c.Stuck(u) && !forced {
+					continue
+				}
+				op, took = "Recover", c.RecoverAfter
+			default:
+				continue
+			}
+			key := fmt.Sprintf("%s/%d/%s/%d", u.GetUID(), i, op, toInt(rec["injectedCount"])+toInt(rec["recoveredCount"]))
+			if d := c.dueIn(key, took); d > 0 {
+				wait = max(wait, d)
+				continue
+			}
+			if op == "Apply" {
+				rec["phase"] = "Injected"
+				rec["injectedCount"] = toInt(rec["injectedCount"]) + 1
+			} else {
+				rec["phase"] = "Not Injected"
+				rec["recoveredCount"] = toInt(rec["recoveredCount"]) + 1
+			}
+			rec["events"] = append(events(rec), event(op, now))
+			recs[i] = rec
+			changed = true
+		}
+		if wait > 0 && !changed {
+			return false, false, wait
+		}
+		if changed || !found {
+			exp := experiment(u)
+			exp["containerRecords"] = recs
+			setExperiment(u, exp)
+			return true, true, max(wait, until)
+		}
+	}
+conditions:
+	if lag > 0 {
+		return false, false, lag
+	}
+	// 4. condition
+	if setConditions(u, recs, found && recs != nil) {
+		return true, true, until
+	}
+	// 5. finalizers.CleanReconciler
+	if deleted && len(u.GetFinalizers()) > 0 {
+		resumed := true
+		for _, r := range recs {
+			if m, _ := r.(map[string]any); m["phase"] != "Not Injected" {
+				resumed = false
+			}
+		}
+		if forced || resumed {
+			u.SetFinalizers([]string{})
+			return true, false, 0
+		}
+	}
+	return false, false, until
+}
+
+// dueIn starts the daemon's call named key (when not started) and returns how long it still takes.
+func (c *Controller) dueIn(key string, took time.Duration) time.Duration {
+	if took <= 0 {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.seen[uid]
+	at, ok := c.due[key]
 	if !ok {
-		c.seen[uid] = now
-		return now
+		at = time.Now().Add(took)
+		c.due[key] = at
 	}
-	return t
+	return time.Until(at)
 }
 
-// match returns the Pods the object's selector (namespaces and labelSelectors) selects.
-func (c *Controller) match(u *unstructured.Unstructured) []Pod {
-	nss, found, _ := unstructured.NestedStringSlice(u.Object, "spec", "selector", "namespaces")
+// desiredPhase is desiredphase.CalcDesiredPhase; until is when the duration runs out (0: no
+// duration, or it has).
+func (c *Controller) desiredPhase(u *unstructured.Unstructured, now time.Time) (string, time.Duration) {
+	if u.GetDeletionTimestamp() != nil {
+		return "Stop", 0
+	}
+	if oneShot(u) {
+		return "Run", 0
+	}
+	var until time.Duration
+	if d, _, _ := unstructured.NestedString(u.Object, "spec", "duration"); d != "" {
+		if dur, err := time.ParseDuration(d); err == nil {
+			end := u.GetCreationTimestamp().Add(dur)
+			if !now.Before(end) {
+				return "Stop", 0
+			}
+			until = end.Sub(now)
+		}
+	}
+	if u.GetAnnotations()[annotationPause] == "true" {
+		return "Stop", until
+	}
+	return "Run", until
+}
+
+func oneShot(u *unstructured.Unstructured) bool {
+	if u.GetKind() != "PodChaos" {
+		return false
+	}
+	a, _, _ := unstructured.NestedString(u.Object, "spec", "action")
+	return a == "pod-kill" || a == "container-kill"
+}
+
+func desiredPhaseOf(u *unstructured.Unstructured) string {
+	s, _, _ := unstructured.NestedString(u.Object, "status", "experiment", "desiredPhase")
+	return s
+}
+
+func experiment(u *unstructured.Unstructured) map[string]any {
+	exp, _, _ := unstructured.NestedMap(u.Object, "status", "experiment")
+	if exp == nil {
+		exp = map[string]any{}
+	}
+	return exp
+}
+
+func setExperiment(u *unstructured.Unstructured, exp map[string]any) {
+	status, _, _ := unstructured.NestedMap(u.Object, "status")
+	if status == nil {
+		status = map[string]any{}
+	}
+	status["experiment"] = exp
+	u.Object["status"] = status
+}
+
+// selectorKeys are the object's selectors as GetSelectorSpecs names them.
+func selectorKeys(u *unstructured.Unstructured) []string {
+	keys := []string{"."}
+	if _, found, _ := unstructured.NestedMap(u.Object, "spec", "target", "selector"); found && u.GetKind() == "NetworkChaos" {
+		keys = append(keys, ".Target")
+	}
+	return keys
+}
+
+// match returns the Pods one selector (namespaces and labelSelectors) selects.
+func (c *Controller) match(u *unstructured.Unstructured, key string) []Pod {
+	path := []string{"spec", "selector"}
+	if key == ".Target" {
+		path = []string{"spec", "target", "selector"}
+	}
+	nss, found, _ := unstructured.NestedStringSlice(u.Object, append(path, "namespaces")...)
 	if !found || len(nss) == 0 {
 		nss = []string{u.GetNamespace()}
 	}
-	ls, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "labelSelectors")
+	ls, _, _ := unstructured.NestedStringMap(u.Object, append(path, "labelSelectors")...)
 	var out []Pod
 	for _, p := range c.Pods {
 		in := false
@@ -279,6 +423,24 @@ func (c *Controller) match(u *unstructured.Unstructured) []Pod {
 	return out
 }
 
+// event writes an Event about u (as Chaos Mesh's recorder does, named <object>.<hex nanos>).
+func (c *Controller) event(ctx context.Context, u *unstructured.Unstructured, typ, reason, note string) {
+	writeEvent(ctx, c.Dynamic, u, typ, reason, note, "chaos-controller-manager")
+}
+
+func writeEvent(ctx context.Context, d dynamic.Interface, u *unstructured.Unstructured, typ, reason, note, component string) {
+	now := time.Now()
+	ev := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "events.k8s.io/v1", "kind": "Event",
+		"metadata": map[string]any{"name": fmt.Sprintf("%s.%x", u.GetName(), now.UnixNano()), "namespace": u.GetNamespace()},
+		"regarding": map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "name": u.GetName(),
+			"namespace": u.GetNamespace(), "uid": string(u.GetUID())},
+		"reason": reason, "note": note, "type": typ, "reportingController": component,
+		"eventTime": now.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+	}}
+	_, _ = d.Resource(Events).Namespace(u.GetNamespace()).Create(ctx, ev, metav1.CreateOptions{})
+}
+
 func hasFinalizer(u *unstructured.Unstructured) bool {
 	for _, f := range u.GetFinalizers() {
 		if f == finalizer {
@@ -288,68 +450,52 @@ func hasFinalizer(u *unstructured.Unstructured) bool {
 	return false
 }
 
-func conditionStatus(u *unstructured.Unstructured, typ string) string {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == typ {
-			s, _ := m["status"].(string)
-			return s
-		}
-	}
-	return ""
-}
-
-func setConditions(u *unstructured.Unstructured, selected, allInjected, allRecovered bool) {
+// setConditions writes condition.diffConditions' result into u; false when nothing changed.
+func setConditions(u *unstructured.Unstructured, recs []any, have bool) bool {
 	b := func(v bool) string {
 		if v {
 			return "True"
 		}
 		return "False"
 	}
-	conds := []any{
-		map[string]any{"type": "Selected", "status": b(selected)},
-		map[string]any{"type": "AllInjected", "status": b(allInjected)},
-		map[string]any{"type": "AllRecovered", "status": b(allRecovered)},
-		map[string]any{"type": "Paused", "status": "False"},
+	every := func(phase string) bool {
+		if !have {
+			return false
+		}
+		for _, r := range recs {
+			if m, _ := r.(map[string]any); m["phase"] != phase {
+				return false
+			}
+		}
+		return true
 	}
-	status, _, _ := unstructured.NestedMap(u.Object, "status")
-	if status == nil {
-		status = map[string]any{}
+	want := map[string]string{
+		"Selected":     b(have),
+		"AllInjected":  b(every("Injected")),
+		"AllRecovered": b(every("Not Injected")),
+		"Paused":       b(u.GetAnnotations()[annotationPause] == "true"),
 	}
-	status["conditions"] = conds
-	if _, ok := status["experiment"]; !ok {
-		status["experiment"] = map[string]any{"desiredPhase": "Run"}
-	}
-	u.Object["status"] = status
-}
-
-func records(u *unstructured.Unstructured) []map[string]any {
-	recs, _, _ := unstructured.NestedSlice(u.Object, "status", "experiment", "containerRecords")
-	var out []map[string]any
-	for _, r := range recs {
-		if m, ok := r.(map[string]any); ok {
-			out = append(out, maps.Clone(m))
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	got := map[string]string{}
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok {
+			got[fmt.Sprint(m["type"])] = fmt.Sprint(m["status"])
 		}
 	}
-	return out
-}
-
-func setRecords(u *unstructured.Unstructured, recs []map[string]any) {
+	if maps.Equal(got, want) {
+		return false
+	}
+	var out []any
+	for _, t := range []string{"Selected", "AllInjected", "AllRecovered", "Paused"} {
+		out = append(out, map[string]any{"type": t, "status": want[t]})
+	}
 	status, _, _ := unstructured.NestedMap(u.Object, "status")
 	if status == nil {
 		status = map[string]any{}
 	}
-	exp, _ := status["experiment"].(map[string]any)
-	if exp == nil {
-		exp = map[string]any{"desiredPhase": "Run"}
-	}
-	list := make([]any, len(recs))
-	for i, r := range recs {
-		list[i] = r
-	}
-	exp["containerRecords"] = list
-	status["experiment"] = exp
+	status["conditions"] = out
 	u.Object["status"] = status
+	return true
 }
 
 func events(r map[string]any) []any {
@@ -386,4 +532,12 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+}
+
+// lower is strings.ToLower of a kind's first letter (the embed field of a Workflow template).
+func lower(kind string) string {
+	if kind == "" {
+		return ""
+	}
+	return strings.ToLower(kind[:1]) + kind[1:]
 }

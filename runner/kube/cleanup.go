@@ -41,6 +41,9 @@ type LeftoverError struct {
 	Objects []Ref
 	// Cause is the last error seen (the API server unreachable, a stuck finalizer, ...).
 	Cause error
+	// Undated are those of Objects that have no duration of their own: a Workflow, its nodes and
+	// the chaos objects its engine created (they stay, and keep their fault, until deleted).
+	Undated []Ref
 	// Hint says how to finish the job.
 	Hint string
 }
@@ -56,7 +59,14 @@ func (e *LeftoverError) Error() string {
 		b.WriteString("\n  ")
 		b.WriteString(r.String())
 	}
-	b.WriteString("\neach expires by itself at the end of its duration")
+	switch {
+	case len(e.Undated) == 0:
+		b.WriteString("\neach expires by itself at the end of its duration")
+	case len(e.Undated) == len(e.Objects):
+		b.WriteString("\nthey have no duration (a Workflow, its nodes and the chaos objects its engine created): they stay, and keep their fault, until deleted")
+	default:
+		fmt.Fprintf(&b, "\n%d of them have no duration (a Workflow, its nodes and the chaos objects its engine created): they stay, and keep their fault, until deleted; the others expire by themselves at the end of their duration", len(e.Undated))
+	}
 	if e.Hint != "" {
 		b.WriteString("; ")
 		b.WriteString(e.Hint)
@@ -87,7 +97,8 @@ type Cleaner struct {
 	RunID string
 	Log   io.Writer
 
-	workflows map[string]Ref // Workflows found: their nodes and chaos children are deleted too
+	workflows map[string]Ref  // Workflows found: their nodes and chaos children are deleted too
+	undated   map[string]bool // keys of Workflows, their nodes and children (no duration)
 }
 
 func (c *Cleaner) logf(format string, args ...any) {
@@ -188,6 +199,12 @@ func (c *Cleaner) Run(ctx context.Context) ([]Ref, error) {
 	if len(left) == 0 && listed {
 		return deleted, lastErr
 	}
+	var undated []Ref
+	for _, r := range left {
+		if c.undated[r.key()] {
+			undated = append(undated, r)
+		}
+	}
 	again := "faultline cleanup --all"
 	if c.RunID != "" {
 		again = "faultline cleanup --run-id " + c.RunID
@@ -204,7 +221,7 @@ func (c *Cleaner) Run(ctx context.Context) ([]Ref, error) {
 	if !listed {
 		hint += " (listed above: the objects this run created; others with its label may exist)"
 	}
-	return deleted, &LeftoverError{Objects: left, Cause: lastErr, Hint: hint}
+	return deleted, &LeftoverError{Objects: left, Cause: lastErr, Hint: hint, Undated: undated}
 }
 
 var (
@@ -231,43 +248,89 @@ func (c *Cleaner) round(ctx context.Context, pending map[string]Ref, deleted *[]
 		pending[r.key()] = r
 	}
 	// A Workflow's engine made WorkflowNodes and chaos objects that do not carry faultline's
-	// labels: find them by the Workflow's name, in this round and every later one.
+	// labels: find them by the Workflow's name, in this round and every later one. They go in
+	// order — the Workflow, then its nodes, then their chaos objects — since the engine creates
+	// a node's missing chaos object again while the node is there and unfinished
+	// (chaos_node_reconciler), and nodes while the Workflow is there.
 	if c.workflows == nil {
 		c.workflows = map[string]Ref{}
+		c.undated = map[string]bool{}
 	}
 	for _, r := range pending {
 		if isWorkflow(r) {
 			c.workflows[r.key()] = r
+			c.undated[r.key()] = true
 		}
 	}
-	for _, wf := range c.workflows {
-		children, err := workflowChildren(ctx, c.Clients, c.Kinds, wf)
-		if err != nil {
-			if Unreachable(err) || ctx.Err() != nil {
-				return fmt.Errorf("%w: %w", errListing, err)
+	children := func() ([]Ref, error) {
+		var out []Ref
+		for _, wf := range c.workflows {
+			refs, err := workflowChildren(ctx, c.Clients, c.Kinds, wf)
+			if err != nil {
+				if Unreachable(err) || ctx.Err() != nil {
+					return nil, fmt.Errorf("%w: %w", errListing, err)
+				}
+				return nil, err
 			}
-			return err
+			for _, r := range refs {
+				c.undated[r.key()] = true
+				pending[r.key()] = r
+			}
+			out = append(out, refs...)
 		}
-		for _, r := range children {
-			pending[r.key()] = r
-		}
+		return out, nil
+	}
+	kids, err := children()
+	if err != nil {
+		return err
 	}
 	if len(pending) == 0 {
 		return nil
 	}
-	bg := metav1.DeletePropagationBackground
-	refs := make([]Ref, 0, len(pending))
+	isKid := map[string]bool{}
+	for _, r := range kids {
+		isKid[r.key()] = true
+	}
+	var first, nodes []Ref
 	for _, r := range pending {
-		refs = append(refs, r)
+		switch {
+		case r.Kind == "WorkflowNode":
+			nodes = append(nodes, r)
+		case !isKid[r.key()]:
+			first = append(first, r)
+		}
+	}
+	if err := c.deleteAndWait(ctx, pending, deleted, first); err != nil {
+		return err
+	}
+	if err := c.deleteAndWait(ctx, pending, deleted, nodes); err != nil {
+		return err
+	}
+	// With the Workflow and its nodes gone nothing creates chaos objects any more: list them now.
+	if _, err := children(); err != nil {
+		return err
+	}
+	var rest []Ref
+	for _, r := range pending {
+		rest = append(rest, r)
+	}
+	return c.deleteAndWait(ctx, pending, deleted, rest)
+}
+
+// deleteAndWait deletes refs (background propagation) and waits for all of them at once (their
+// finalizers run in parallel); the gone ones leave pending for deleted.
+func (c *Cleaner) deleteAndWait(ctx context.Context, pending map[string]Ref, deleted *[]Ref, refs []Ref) error {
+	if len(refs) == 0 {
+		return nil
 	}
 	sortRefs(refs)
+	bg := metav1.DeletePropagationBackground
 	for _, r := range refs {
 		err := c.res(r).Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting %s: %w", r, err)
 		}
 	}
-	// Wait for all of them at once: their finalizers run in parallel.
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup

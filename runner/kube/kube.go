@@ -4,24 +4,31 @@
 // Before a run (Prepare, or Preflight on its own for --dry-run) it checks, in this order, without
 // creating anything: the guardrails (protected namespaces, guardrails.allowedNamespaces,
 // guardrails.maxBlastRadius; see Guardrails), that Chaos Mesh is installed (discovery serves its
-// kinds), that the caller may create and delete each kind in each namespace
-// (SelfSubjectAccessReview; a server without the authorization API is noted and not checked), that
+// kinds), that the caller may create and delete each kind in each namespace, and create it in every
+// namespace its selectors select, as Chaos Mesh's auth webhook demands (SelfSubjectAccessReview
+// per namespace; a server without the authorization API is noted and not checked), that
 // no object of an earlier run of the scenario is left (refused unless Force, which deletes them
 // first), and finally a server-side dry run of every object.
 //
 // Inject applies the fault's object with the run's label (faultline.dev/run-id) and WATCHES it
 // until Chaos Mesh reports it injected (conditions Selected=True and AllInjected=True), or the
-// injection timeout passes: no pod matched leaves Selected False forever, and the error names the
-// selector and namespace. The injection instant comes from the object's records
+// injection timeout passes: no pod matched leaves Selected, AllInjected and AllRecovered False
+// forever with the reason only in an Event, and the error names every selector (a network peer's
+// too) and quotes the Events. The injection instant comes from the object's records
 // (status.experiment.containerRecords[].events, the last "Apply Succeeded" over all targets; Chaos
 // Mesh writes whole seconds, so it is clamped between the apply request and the moment faultline saw
 // AllInjected), else the moment faultline saw AllInjected (Chaos Mesh's conditions carry no
 // transition time). Recover deletes the object (background propagation) and watches until it is
-// gone: Chaos Mesh's finalizer chaos-mesh/records recovers every target first. One-shot kinds
-// (pod-kill, container-kill) take the same path: Inject waits for AllInjected, Recover deletes.
-// While a fault is active, its object is watched: losing the API server, or the object, is
-// reported on Failures, so such a run is never judged a pass. Every object also carries its own
-// duration: a runner that dies leaves nothing running past the fault's window.
+// gone: Chaos Mesh's finalizer chaos-mesh/records recovers every target first; the recovery
+// instant is when the records were seen all Not Injected (the records, the conditions and the
+// finalizer removal come on separate reconcile passes). One-shot kinds (pod-kill,
+// container-kill) take the same path: Inject waits for AllInjected, Recover deletes. While a
+// fault is active, its object is watched: losing the API server or the object, the pause
+// annotation, or the object's duration running out well before the planned end on Chaos Mesh's
+// clock (creation + duration: the targets recovered, the object kept), is reported on Failures,
+// so such a run is never judged a pass. Every object also carries its own duration: a runner
+// that dies leaves nothing running past the fault's window (a Workflow's chaos objects have
+// none: see Cleanup).
 //
 // Cleanup deletes every object with the run's label, retrying with backoff while the API server
 // is unreachable, for up to CleanupTimeout; what it could not confirm deleted is listed in its
@@ -131,11 +138,13 @@ type Backend struct {
 	served        map[string]Kind // what the API server serves, by kind
 	testRun       *Object         // Load "in-cluster"
 	configMap     *Object
-	skipConfigMap bool // tests only: the test API server serves no ConfigMaps
+	skipConfigMap bool                        // tests only: the test API server serves no ConfigMaps
+	pods          schema.GroupVersionResource // core/v1 pods; tests: a stand-in (the test server has none)
 
 	mu       sync.Mutex
 	applied  map[string]*Object            // by fault: applied (or maybe applied) and not yet recovered
 	watching map[string]context.CancelFunc // by fault: supervision of an injected object
+	stopped  map[string]time.Time          // by fault: when Chaos Mesh was seen to have stopped it (duration ran out)
 	cleaned  bool
 }
 
@@ -153,8 +162,8 @@ func New(c *Clients, s *fschema.Scenario, cfg Config) *Backend {
 	if cfg.CleanupTimeout <= 0 {
 		cfg.CleanupTimeout = DefaultCleanupTimeout
 	}
-	return &Backend{c: c, cfg: cfg, s: s, failures: make(chan error, 1),
-		applied: map[string]*Object{}, watching: map[string]context.CancelFunc{}}
+	return &Backend{c: c, cfg: cfg, s: s, failures: make(chan error, 1), pods: Pods,
+		applied: map[string]*Object{}, watching: map[string]context.CancelFunc{}, stopped: map[string]time.Time{}}
 }
 
 // Name is "kubernetes".
@@ -326,19 +335,54 @@ func (b *Backend) checkAccess(ctx context.Context, objs []*Object) ([]Refusal, e
 	ssar := schema.GroupVersionResource{Group: "authorization.k8s.io", Version: "v1", Resource: "selfsubjectaccessreviews"}
 	type key struct{ res, ns, verb string }
 	seen := map[key]bool{}
-	var out []Refusal
+	type review struct {
+		key
+		group, version string
+		webhook        bool
+	}
+	var reviews []review
+	var faultOf []string
+	add := func(fault string, r review) {
+		if !seen[r.key] {
+			seen[r.key] = true
+			reviews = append(reviews, r)
+			faultOf = append(faultOf, fault)
+		}
+	}
 	for _, o := range objs {
 		for _, verb := range []string{"create", "delete"} {
-			k := key{o.Resource.Resource, o.Obj.GetNamespace(), verb}
-			if seen[k] {
-				continue
+			add(o.Fault.Name, review{key: key{o.Resource.Resource, o.Obj.GetNamespace(), verb}, group: o.Resource.Group, version: o.Resource.Version})
+		}
+		// Chaos Mesh's auth webhook (pkg/webhook/validate_auth.go) admits a create only if the
+		// user may `create` the object's kind (resource: the kind in lower case) in every
+		// namespace its pod selectors select (affected_namespaces.go walks every PodSelector:
+		// a NetworkChaos peer's too, every template of a Workflow).
+		nss := selectorNamespaces(o.Obj)
+		if o.Kind == "Workflow" {
+			nss = nil
+			for _, c := range objs {
+				if c.Kind != "Workflow" {
+					for _, ns := range selectorNamespaces(c.Obj) {
+						if !slices.Contains(nss, ns) {
+							nss = append(nss, ns)
+						}
+					}
+				}
 			}
-			seen[k] = true
+		}
+		for _, ns := range nss {
+			add(o.Fault.Name, review{key: key{strings.ToLower(o.Kind), ns, "create"}, group: "chaos-mesh.org", version: o.Resource.Version, webhook: true})
+		}
+	}
+	var out []Refusal
+	for i, r := range reviews {
+		k, verb := r.key, r.verb
+		{
 			review := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
 				"metadata": map[string]any{"generateName": "faultline-"},
 				"spec": map[string]any{"resourceAttributes": map[string]any{
-					"namespace": k.ns, "verb": verb, "group": o.Resource.Group, "version": o.Resource.Version, "resource": k.res,
+					"namespace": k.ns, "verb": verb, "group": r.group, "version": r.version, "resource": k.res,
 				}},
 			}}
 			var got *unstructured.Unstructured
@@ -360,9 +404,12 @@ func (b *Backend) checkAccess(ctx context.Context, objs []*Object) ([]Refusal, e
 				if reason == "" {
 					reason = "no reason given"
 				}
-				out = append(out, Refusal{Fault: o.Fault.Name, Rule: RulePermission, Message: fmt.Sprintf(
-					"you may not %s %s.%s in namespace %s (%s); ask for a Role that allows create, delete, get, list and watch on Chaos Mesh's kinds there",
-					verb, k.res, o.Resource.Group, k.ns, reason)})
+				why := "ask for a Role that allows create, delete, get, list and watch on Chaos Mesh's kinds there"
+				if r.webhook {
+					why = "Chaos Mesh's admission webhook refuses an object unless you may create its kind in every namespace it selects pods in; ask for a Role there"
+				}
+				out = append(out, Refusal{Fault: faultOf[i], Rule: RulePermission, Message: fmt.Sprintf(
+					"you may not %s %s.%s in namespace %s (%s); %s", verb, k.res, r.group, k.ns, reason, why)})
 			}
 		}
 	}
@@ -492,13 +539,62 @@ func (b *Backend) Inject(ctx context.Context, f plan.Fault) (time.Time, error) {
 	last, seen, err := b.waitFor(wctx, o, got, injected)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return time.Time{}, b.injectTimeout(o, last)
+			return time.Time{}, b.injectTimeout(ctx, o, last)
 		}
 		return time.Time{}, fmt.Errorf("waiting for %s to be injected: %w", o, err)
 	}
 	at := InjectedAt(last, sent, seen)
-	b.supervise(o, last.GetResourceVersion())
+	b.supervise(o, last.GetResourceVersion(), sent.Add((f.End - f.Start).Std()))
 	return at, nil
+}
+
+// stopState reads whether Chaos Mesh stopped an object's fault while the object stays: paused
+// (the annotation experiment.chaos-mesh.org/pause, or the condition Paused), or every record back
+// to Not Injected on an object not being deleted — its spec.duration ran out on the controller's
+// clock (desiredphase: creation + duration). Records are read, not AllRecovered: the condition
+// controller writes that a pass later.
+func stopState(u *unstructured.Unstructured) (paused, stopped bool) {
+	if u == nil {
+		return false, false
+	}
+	paused = u.GetAnnotations()[AnnotationPause] == "true" || condition(u, "Paused") == "True"
+	return paused, u.GetDeletionTimestamp() == nil && recordsRecovered(u)
+}
+
+// recordsRecovered: the object has records and every one is Not Injected.
+func recordsRecovered(u *unstructured.Unstructured) bool {
+	recs, _, _ := unstructured.NestedSlice(u.Object, "status", "experiment", "containerRecords")
+	if len(recs) == 0 {
+		return false
+	}
+	for _, r := range recs {
+		if m, _ := r.(map[string]any); m["phase"] != "Not Injected" {
+			return false
+		}
+	}
+	return true
+}
+
+// AnnotationPause with the value "true" pauses a chaos object: Chaos Mesh recovers its targets and
+// keeps it.
+const AnnotationPause = "experiment.chaos-mesh.org/pause"
+
+// stopSlack is how much earlier than planned a fault may stop without failing the run: Chaos
+// Mesh's times are whole seconds, and its duration counts from the object's creation.
+const stopSlack = 2 * time.Second
+
+// stoppedError explains a fault Chaos Mesh stopped while its object stays; nil when it stopped
+// within stopSlack of its planned end (its own duration ran out: an ordinary end).
+func stoppedError(fault, what string, u *unstructured.Unstructured, plannedEnd time.Time) error {
+	paused, stopped := stopState(u)
+	switch {
+	case paused:
+		return fmt.Errorf("fault %s: %s was paused (%s) while the fault was planned to be active: Chaos Mesh recovered its targets and keeps the object", fault, what, AnnotationPause)
+	case stopped && !plannedEnd.IsZero() && time.Until(plannedEnd) > stopSlack:
+		return fmt.Errorf("fault %s: %s stopped %s before its planned end: its duration ran out on Chaos Mesh's clock (the object's creation + duration; is the controller's clock ahead?) and Chaos Mesh recovered its targets, keeping the object",
+			fault, what, time.Until(plannedEnd).Round(100*time.Millisecond))
+	}
+	return nil
 }
 
 // injected: Selected=True and AllInjected=True.
@@ -580,16 +676,37 @@ func recordEvents(u *unstructured.Unstructured) []recordEvent {
 	return out
 }
 
-// injectTimeout explains why an object was not injected in time.
-func (b *Backend) injectTimeout(o *Object, last *unstructured.Unstructured) error {
+// injectTimeout explains why an object was not injected in time. With no pod matched, Chaos
+// Mesh's records controller writes no records, tries no more (controllers/common/records: it
+// returns without a requeue) and says why only in an Event ("Failed to select targets: ..."),
+// while the condition controller keeps Selected, AllInjected and AllRecovered False: the Events
+// are read and quoted, and every selector of the object named (a NetworkChaos peer's too: any of
+// them matching nothing stops the whole object).
+func (b *Backend) injectTimeout(ctx context.Context, o *Object, last *unstructured.Unstructured) error {
 	sel := describeSelector(o.Obj)
+	notes := b.objectEvents(ctx, o.Kind, o.Obj.GetNamespace(), o.Obj.GetName())
+	said := ""
+	if len(notes) > 0 {
+		said = "; Chaos Mesh's Events: " + strings.Join(notes, "; ")
+	}
+	return injectError(o.Fault.Name, o.String(), o.Obj, last, sel, said, b.cfg.InjectionTimeout)
+}
+
+// injectError is injectTimeout's message, for an object of the runner's or a Workflow's.
+func injectError(fault, what string, obj, last *unstructured.Unstructured, sel, said string, timeout time.Duration) error {
 	switch {
 	case last == nil || condition(last, "Selected") == "":
-		return fmt.Errorf("fault %s: %s was not acted on within %s (no status conditions): is Chaos Mesh's controller (chaos-controller-manager) running, and does it watch namespace %s?",
-			o.Fault.Name, o, b.cfg.InjectionTimeout, o.Obj.GetNamespace())
+		return fmt.Errorf("fault %s: %s was not acted on within %s (no status conditions)%s: is Chaos Mesh's controller (chaos-controller-manager) running, and does it watch namespace %s?",
+			fault, what, timeout, said, obj.GetNamespace())
 	case condition(last, "Selected") != "True":
-		return fmt.Errorf("fault %s: no pod matched the selector %s within %s (%s stays Selected=False); check the labels and namespace of the target's pods (kubectl get pods -n %s -l %s)",
-			o.Fault.Name, sel, b.cfg.InjectionTimeout, o, firstNamespace(o.Obj), labelArg(o.Obj))
+		which := "the selector " + sel
+		hint := fmt.Sprintf("kubectl get pods -n %s -l %s", firstNamespace(obj), labelArg(obj))
+		if peer := describePeer(obj); peer != "" {
+			which = fmt.Sprintf("the selector %s or the peer selector %s", sel, peer)
+			hint += fmt.Sprintf("; kubectl get pods -n %s -l %s", peerNamespace(obj), peerLabelArg(obj))
+		}
+		return fmt.Errorf("fault %s: no pod matched %s within %s (%s stays Selected=False, AllInjected=False, AllRecovered=False; Chaos Mesh does not retry the selection)%s; check the labels and namespaces of the pods (%s)",
+			fault, which, timeout, what, said, hint)
 	default:
 		var failed []string
 		for _, ev := range recordEvents(last) {
@@ -601,9 +718,65 @@ func (b *Backend) injectTimeout(o *Object, last *unstructured.Unstructured) erro
 		if len(failed) > 0 {
 			msg = "; failures: " + strings.Join(failed, "; ")
 		}
-		return fmt.Errorf("fault %s: %s selected its targets (%s) but was not injected into all of them within %s (AllInjected=%s)%s",
-			o.Fault.Name, o, sel, b.cfg.InjectionTimeout, condition(last, "AllInjected"), msg)
+		return fmt.Errorf("fault %s: %s selected its targets (%s) but was not injected into all of them within %s (AllInjected=%s)%s%s",
+			fault, what, sel, timeout, condition(last, "AllInjected"), msg, said)
 	}
+}
+
+// EventsResource is where the backend reads Kubernetes Events (Chaos Mesh writes core/v1 Events;
+// the API server serves them as events.k8s.io/v1 too, with the field selector regarding.name).
+var EventsResource = schema.GroupVersionResource{Group: "events.k8s.io", Version: "v1", Resource: "events"}
+
+// objectEvents returns the notes of the Warning Events about one object, oldest first, without
+// repeats (at most 5); none when they cannot be read.
+func (b *Backend) objectEvents(ctx context.Context, kind, ns, name string) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	list, err := b.c.Dynamic.Resource(EventsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: "regarding.name=" + name, Limit: 100})
+	if err != nil {
+		return nil
+	}
+	items := list.Items
+	sort.SliceStable(items, func(i, j int) bool { return items[i].GetName() < items[j].GetName() })
+	var out []string
+	for _, ev := range items {
+		k, _, _ := unstructured.NestedString(ev.Object, "regarding", "kind")
+		typ, _, _ := unstructured.NestedString(ev.Object, "type")
+		note, _, _ := unstructured.NestedString(ev.Object, "note")
+		if k != kind || typ != "Warning" || note == "" || slices.Contains(out, note) {
+			continue
+		}
+		out = append(out, note)
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
+}
+
+// describePeer renders a NetworkChaos peer's selector (spec.target), "" without one.
+func describePeer(u *unstructured.Unstructured) string {
+	if _, found, _ := unstructured.NestedMap(u.Object, "spec", "target", "selector"); !found {
+		return ""
+	}
+	s := peerLabelArg(u)
+	if s == "" {
+		s = "(every pod)"
+	}
+	return fmt.Sprintf("%s in namespace %s", s, peerNamespace(u))
+}
+
+func peerLabelArg(u *unstructured.Unstructured) string {
+	ls, _, _ := unstructured.NestedStringMap(u.Object, "spec", "target", "selector", "labelSelectors")
+	return labels.SelectorFromSet(ls).String()
+}
+
+func peerNamespace(u *unstructured.Unstructured) string {
+	nss, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "target", "selector", "namespaces")
+	if len(nss) == 0 {
+		return u.GetNamespace()
+	}
+	return strings.Join(nss, ", ")
 }
 
 // describeSelector renders spec.selector: "app=checkout in namespace shop (mode all)".
@@ -747,14 +920,34 @@ func waitObject(ctx context.Context, res dynamic.ResourceInterface, name string,
 }
 
 // supervise watches an injected object until Recover or Cleanup: if the API server cannot be
-// reached for a while, or the object disappears, the run learns it on Failures.
-func (b *Backend) supervise(o *Object, rv string) {
+// reached for a while, the object disappears, or Chaos Mesh stops the fault while the object
+// stays (paused, or its duration ran out on the controller's clock well before plannedEnd), the
+// run learns it on Failures. An ordinary stop at the end of its duration is remembered: Recover
+// reports that instant.
+func (b *Backend) supervise(o *Object, rv string, plannedEnd time.Time) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.mu.Lock()
 	b.watching[o.Fault.Name] = cancel
 	b.mu.Unlock()
+	lost := func(err error) {
+		b.fail(fmt.Errorf("lost the API server while fault %s is active (%s): %v; the object expires by itself at the end of its duration", o.Fault.Name, o, err))
+	}
 	go func() {
 		res := b.resource(o)
+		check := func(u *unstructured.Unstructured) bool {
+			if err := stoppedError(o.Fault.Name, o.String(), u, plannedEnd); err != nil {
+				b.fail(err)
+				return true
+			}
+			if _, stopped := stopState(u); stopped {
+				b.mu.Lock()
+				if _, ok := b.stopped[o.Fault.Name]; !ok {
+					b.stopped[o.Fault.Name] = time.Now()
+				}
+				b.mu.Unlock()
+			}
+			return false
+		}
 		for ctx.Err() == nil {
 			w, err := res.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + o.Obj.GetName(), ResourceVersion: rv, AllowWatchBookmarks: true})
 			if err != nil {
@@ -762,14 +955,14 @@ func (b *Backend) supervise(o *Object, rv string) {
 					return
 				}
 				if Unreachable(err) {
-					b.fail(fmt.Errorf("lost the API server while fault %s is active (%s): %v; the object expires by itself at the end of its duration", o.Fault.Name, o, err))
+					lost(err)
 					return
 				}
 				rv = ""
 				time.Sleep(time.Second)
 				continue
 			}
-			gone := false
+			gone, done := false, false
 			for ev := range w.ResultChan() {
 				switch ev.Type {
 				case "DELETED":
@@ -777,13 +970,19 @@ func (b *Backend) supervise(o *Object, rv string) {
 				case "ADDED", "MODIFIED", "BOOKMARK":
 					if u, ok := ev.Object.(*unstructured.Unstructured); ok {
 						rv = u.GetResourceVersion()
+						if ev.Type != "BOOKMARK" && ctx.Err() == nil && check(u) {
+							done = true
+						}
 					}
 				case "ERROR":
 					rv = ""
 				}
+				if done {
+					break
+				}
 			}
 			w.Stop()
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || done {
 				return
 			}
 			if gone {
@@ -791,7 +990,8 @@ func (b *Backend) supervise(o *Object, rv string) {
 				return
 			}
 			// The watch ended: a normal timeout, or the server went away. Ask.
-			if _, err := res.Get(ctx, o.Obj.GetName(), metav1.GetOptions{}); err != nil {
+			u, err := res.Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -800,9 +1000,13 @@ func (b *Backend) supervise(o *Object, rv string) {
 					return
 				}
 				if Unreachable(err) {
-					b.fail(fmt.Errorf("lost the API server while fault %s is active (%s): %v; the object expires by itself at the end of its duration", o.Fault.Name, o, err))
+					lost(err)
 					return
 				}
+				continue
+			}
+			if check(u) {
+				return
 			}
 		}
 	}()
@@ -848,7 +1052,10 @@ func (b *Backend) Recover(ctx context.Context, f plan.Fault) (time.Time, error) 
 	if err != nil {
 		return time.Now(), fmt.Errorf("deleting %s: %w", o, err)
 	}
-	var recovered time.Time
+	b.mu.Lock()
+	recovered, early := b.stopped[f.Name]
+	delete(b.stopped, f.Name)
+	b.mu.Unlock()
 	last, gone, err := b.waitForGone(rctx, o, &recovered)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -862,15 +1069,22 @@ func (b *Backend) Recover(ctx context.Context, f plan.Fault) (time.Time, error) 
 		return time.Now(), fmt.Errorf("waiting for %s to be gone: %w", o, err)
 	}
 	b.forget(f.Name)
+	if early {
+		b.logf("fault %s: Chaos Mesh had recovered its targets before the deletion (its duration ran out)", f.Name)
+	}
 	if !recovered.IsZero() {
 		return recovered, nil
 	}
 	return gone, nil
 }
 
+// waitForGone waits for a deleted object to be gone and sets *recovered (when zero) to the moment
+// faultline first saw its targets recovered: every record Not Injected — Chaos Mesh's records
+// controller writes that a pass before the condition controller turns AllRecovered True and
+// another before the finalizer goes — else AllRecovered=True on the object being deleted.
 func (b *Backend) waitForGone(ctx context.Context, o *Object, recovered *time.Time) (*unstructured.Unstructured, time.Time, error) {
 	return waitObject(ctx, b.resource(o), o.Obj.GetName(), nil, nil, func(u *unstructured.Unstructured) {
-		if recovered.IsZero() && u.GetDeletionTimestamp() != nil && condition(u, "AllRecovered") == "True" {
+		if recovered.IsZero() && u.GetDeletionTimestamp() != nil && (recordsRecovered(u) || condition(u, "AllRecovered") == "True") {
 			*recovered = time.Now()
 		}
 	})

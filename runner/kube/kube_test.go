@@ -46,6 +46,7 @@ func shared(t *testing.T) (*kubetest.Server, *kube.Clients) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	crds = append(crds, kubetestctl.EventsCRD(), kubetestctl.PodsCRD())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.InstallCRDs(ctx, crds); err != nil {
@@ -195,7 +196,7 @@ func byRunID(t *testing.T, s *kubetest.Server, runID string) []string {
 func TestInjectRecover(t *testing.T) {
 	s, c := shared(t)
 	const ns = "t-inject"
-	controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 3), InjectAfter: time.Second, ReportAfter: 2500 * time.Millisecond, RecoverAfter: 1500 * time.Millisecond})
+	controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 3), InjectAfter: time.Second, PassGap: 2500 * time.Millisecond, RecoverAfter: 1500 * time.Millisecond})
 	p := load(t, "inject", ns, jitter+kill, "")
 	b, _ := backend(t, c, p, kube.Config{})
 	ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,7 +39,7 @@ const DefaultLoadStartTimeout = 5 * time.Minute
 var (
 	TestRuns   = schema.GroupVersionResource{Group: "k6.io", Version: "v1alpha1", Resource: "testruns"}
 	ConfigMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	pods       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	Pods       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 )
 
 // ErrK6OperatorMissing means the API server does not serve k6-operator's TestRun.
@@ -135,10 +136,16 @@ func stage(u *unstructured.Unstructured) string {
 }
 
 // StartLoad applies the ConfigMap with the script and the TestRun (server-side apply, the
-// run's label), and watches the TestRun until its stage is "started" (the operator started
-// the paused runners): that moment is the load's start. Stage "error", or no start within
-// LoadStartTimeout, is an error. The channel then receives the outcome once, when the TestRun
-// reaches "finished" or "error" (or ctx ends, or the TestRun disappears).
+// run's label), and watches the TestRun until its stage is "started", then waits for its
+// starter pod to run: the k6-operator writes "started" when it CREATES the starter Job, and the
+// paused runners start only when that pod runs (k6_start.go), so the load's start — the instant
+// the script's phase clock and the faults' clock share — is the starter container's start
+// (whole seconds, clamped between "started" and when faultline saw it run). Stage "error" (set
+// only while initializing), a starter that fails, or no start within LoadStartTimeout, is an
+// error. Where pods cannot be read (no permission) the start falls back to stage "started", with
+// a note. The channel then receives the outcome once, when the TestRun reaches "finished" (its
+// runner pods' exits decide it: see runnerExits) or "error" (or ctx ends, or the TestRun
+// disappears).
 func (b *Backend) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-chan LoadOutcome, error) {
 	tr := b.testRun
 	if tr == nil {
@@ -183,6 +190,23 @@ func (b *Backend) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-cha
 	if stage(last) == "error" {
 		return time.Time{}, nil, fmt.Errorf("%s reached stage error before the load started: see `kubectl describe testrun -n %s %s` and the k6-operator's log", tr, tr.Obj.GetNamespace(), name)
 	}
+	if stage(last) == "started" {
+		// k6_start.go writes "started" right after CREATING the starter Job; the runners stay
+		// paused until its pod runs (it curls each runner's /v1/status to unpause it).
+		sctx, cancel := context.WithDeadline(ctx, seen.Add(b.cfg.LoadStartTimeout))
+		at, err := b.starterRan(sctx, tr, seen)
+		cancel()
+		switch {
+		case err == nil:
+			seen = at
+		case ctx.Err() != nil:
+			return time.Time{}, nil, ctx.Err()
+		case errors.Is(err, errNoPods):
+			b.logf("note: %s: the starter pod cannot be read (%v): the load's start is taken from stage started, which the operator writes before the runners unpause", tr, err)
+		default:
+			return time.Time{}, nil, err
+		}
+	}
 	done := make(chan LoadOutcome, 1)
 	go func() {
 		last, _, err := waitObject(ctx, res, name, last, func(u *unstructured.Unstructured) bool {
@@ -195,7 +219,7 @@ func (b *Backend) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-cha
 		case out.Stage == "error":
 			out.Err = fmt.Errorf("%s ended in stage error: the k6 runners failed; see `kubectl describe testrun -n %s %s` and the runner pods' logs", tr, tr.Obj.GetNamespace(), name)
 		default:
-			out.ThresholdsKnown, out.ThresholdsCrossed = b.runnerThresholds(context.WithoutCancel(ctx), tr)
+			out.ThresholdsKnown, out.ThresholdsCrossed, out.Err = b.runnerExits(context.WithoutCancel(ctx), tr)
 		}
 		b.logf("%s: load ended (stage %s)", tr, out.Stage)
 		done <- out
@@ -203,33 +227,127 @@ func (b *Backend) StartLoad(ctx context.Context, p *plan.Plan) (time.Time, <-cha
 	return seen, done, nil
 }
 
+var errNoPods = errors.New("pods cannot be listed")
+
+// starterRan waits until the starter pod (label k6_cr=<TestRun>, job-name=<TestRun>-starter) has
+// run: its container running or terminated with exit 0. The instant is the container's
+// startedAt (whole seconds) clamped between started (stage started seen) and when faultline saw it
+// run. A starter that fails, or does not run before ctx ends, is an error naming it.
+func (b *Backend) starterRan(ctx context.Context, tr *Object, started time.Time) (time.Time, error) {
+	ns, name := tr.Obj.GetNamespace(), tr.Obj.GetName()
+	starter := name + "-starter"
+	sel := "k6_cr=" + name + ",job-name=" + starter
+	res := b.c.Dynamic.Resource(b.pods).Namespace(ns)
+	state := "not created"
+	for {
+		list, err := res.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		switch {
+		case err != nil && ctx.Err() == nil && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err)):
+			return time.Time{}, fmt.Errorf("%w: %v", errNoPods, err)
+		case err != nil && ctx.Err() == nil && !Unreachable(err):
+			return time.Time{}, fmt.Errorf("reading the starter pod of %s: %w", tr, err)
+		case err == nil:
+			for _, pod := range list.Items {
+				statuses, _, _ := unstructured.NestedSlice(pod.Object, "status", "containerStatuses")
+				for _, st := range statuses {
+					m, _ := st.(map[string]any)
+					if code, found, _ := unstructured.NestedInt64(m, "state", "terminated", "exitCode"); found && code != 0 {
+						return time.Time{}, fmt.Errorf("%s: its starter pod %s exited %d: the runners were never unpaused; see `kubectl logs -n %s %s`", tr, pod.GetName(), code, ns, pod.GetName())
+					}
+					for _, k := range []string{"running", "terminated"} {
+						if ts, found, _ := unstructured.NestedString(m, "state", k, "startedAt"); found {
+							now := time.Now()
+							at, _ := time.Parse(time.RFC3339, ts)
+							if at.Before(started) {
+								at = started
+							}
+							if at.After(now) {
+								at = now
+							}
+							return at, nil
+						}
+					}
+				}
+				phase, _, _ := unstructured.NestedString(pod.Object, "status", "phase")
+				state = "phase " + phase
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return time.Time{}, fmt.Errorf("%s reached stage started but its starter pod %s did not run within %s (%s): the runners stay paused until it does; see `kubectl describe pod -n %s -l job-name=%s`",
+					tr, starter, b.cfg.LoadStartTimeout, state, ns, starter)
+			}
+			return time.Time{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func parallelism(tr *Object) int64 {
 	n, _, _ := unstructured.NestedInt64(tr.Obj.Object, "spec", "parallelism")
 	return n
 }
 
-// runnerThresholds reads the runner pods' exit codes (k6 exits 99 when a threshold is crossed).
-// known is false when they cannot be read.
-func (b *Backend) runnerThresholds(ctx context.Context, tr *Object) (known bool, crossed []string) {
+// k6's exit codes (k6 docs; 137 is the kernel's SIGKILL, an OOM-killed container).
+var exitMeaning = map[int64]string{99: "thresholds crossed", 104: "k6: invalid config", 105: "k6: external abort, a signal",
+	107: "k6: script error", 108: "k6: test.abort()", 137: "OOMKilled"}
+
+// runnerExits reads the runner pods' exit codes (label k6_cr=<TestRun>, runner=true). The
+// k6-operator ends a TestRun stopped → finished whatever its runners' exits (StoppedJobs only
+// asks whether they still run; stage error is set only while initializing), so this is where a
+// failed load shows: 99 is a crossed threshold (crossed names the pod); any other non-zero exit
+// fails the load (err); so do fewer runner pods than spec.parallelism. known is false when the
+// pods cannot be read or a runner has not terminated.
+func (b *Backend) runnerExits(ctx context.Context, tr *Object) (known bool, crossed []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	list, err := b.c.Dynamic.Resource(pods).Namespace(tr.Obj.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: "k6_cr=" + tr.Obj.GetName() + ",runner=true"})
-	if err != nil || len(list.Items) == 0 {
-		return false, nil
+	list, lerr := b.c.Dynamic.Resource(b.pods).Namespace(tr.Obj.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: "k6_cr=" + tr.Obj.GetName() + ",runner=true"})
+	if lerr != nil {
+		return false, nil, nil
 	}
+	want := parallelism(tr)
+	if want < 1 {
+		want = 1
+	}
+	if int64(len(list.Items)) != want {
+		return false, nil, fmt.Errorf("%s: %d of %d runner pod(s) ran (spec.parallelism %d): the load was not the planned one; see `kubectl get jobs,pods -n %s -l k6_cr=%s`",
+			tr, len(list.Items), want, want, tr.Obj.GetNamespace(), tr.Obj.GetName())
+	}
+	var failed []string
+	known = true
 	for _, pod := range list.Items {
 		statuses, _, _ := unstructured.NestedSlice(pod.Object, "status", "containerStatuses")
-		for _, s := range statuses {
-			code, found, _ := unstructured.NestedInt64(s.(map[string]any), "state", "terminated", "exitCode")
+		if len(statuses) == 0 {
+			known = false
+		}
+		for _, st := range statuses {
+			m, _ := st.(map[string]any)
+			code, found, _ := unstructured.NestedInt64(m, "state", "terminated", "exitCode")
 			if !found {
-				return false, nil // still running: not known
+				known = false // still running
+				continue
 			}
-			if code == 99 {
+			switch code {
+			case 0:
+			case 99:
 				crossed = append(crossed, pod.GetName())
+			default:
+				meaning := exitMeaning[code]
+				if reason, _, _ := unstructured.NestedString(m, "state", "terminated", "reason"); meaning == "" && reason != "" {
+					meaning = reason
+				}
+				if meaning == "" {
+					meaning = "k6 failed"
+				}
+				failed = append(failed, fmt.Sprintf("%s exited %d (%s)", pod.GetName(), code, meaning))
 			}
 		}
 	}
-	return true, crossed
+	if len(failed) > 0 {
+		return known, crossed, fmt.Errorf("%s: runner pod %s: the load failed although the TestRun ended %q; see the runner pods' logs", tr, strings.Join(failed, ", "), "finished")
+	}
+	return known, crossed, nil
 }
 
 // LoadObjects are the TestRun and its ConfigMap Preflight prepared (Load "in-cluster").

@@ -135,11 +135,11 @@ func TestInClusterLoad(t *testing.T) {
 	}
 }
 
-// TestInClusterLoadError: a TestRun that reaches stage error ends the load with an error (the run
-// is an infrastructure error).
+// TestInClusterLoadError: a TestRun that reaches stage error (the k6-operator sets it only while
+// initializing: an invalid TestRun) fails StartLoad (the run is an infrastructure error).
 func TestInClusterLoadError(t *testing.T) {
 	s, c := shared(t)
-	withK6Operator(t, s, &kubetestctl.K6Operator{FailAfter: 500 * time.Millisecond, Fail: func(u *unstructured.Unstructured) bool {
+	withK6Operator(t, s, &kubetestctl.K6Operator{InitError: func(u *unstructured.Unstructured) bool {
 		return u.GetName() == "inclustererr"
 	}})
 	const ns = "t-inclustererr"
@@ -150,18 +150,12 @@ func TestInClusterLoadError(t *testing.T) {
 	if _, err := b.Prepare(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	_, done, err := b.StartLoad(ctx, p)
-	if err != nil {
-		t.Fatal(err)
+	_, _, err := b.StartLoad(ctx, p)
+	if err == nil || !strings.Contains(err.Error(), "stage error") {
+		t.Errorf("StartLoad: %v, want stage error", err)
 	}
-	out := <-done
-	if out.Err == nil || out.Stage != "error" || !strings.Contains(out.Err.Error(), "stage error") {
-		t.Errorf("outcome %+v, want stage error", out)
-	}
-	for _, st := range []string{"stage initialization", "stage created", "stage started"} {
-		if !strings.Contains(log.String(), st) {
-			t.Errorf("log lacks %q:\n%s", st, log)
-		}
+	if !strings.Contains(log.String(), "stage initialization") {
+		t.Errorf("log lacks the stage initialization:\n%s", log)
 	}
 	if err := b.Cleanup(ctx); err != nil {
 		t.Fatal(err)
@@ -180,7 +174,7 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 	controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 1)})
 	engine(t, s, &kubetestctl.WorkflowEngine{})
 	withK6Operator(t, s, &kubetestctl.K6Operator{StartAfter: 300 * time.Millisecond, RunFor: 6 * time.Second,
-		FailAfter: 2 * time.Second, Fail: func(u *unstructured.Unstructured) bool { return u.GetLabels()[kube.LabelRunID] == "fail" }})
+		InitError: func(u *unstructured.Unstructured) bool { return u.GetLabels()[kube.LabelRunID] == "fail" }})
 	p := load(t, "owned", ns, jitter, "")
 	scaled, err := plan.Scale(p.Source, 0.1) // 6s of load; the fault at 0.1s for 2s
 	if err != nil {
@@ -191,7 +185,7 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 	}
 	for _, tc := range []struct{ runID, verdict, reason string }{
 		{"ok", results.VerdictError, "no data to judge"},
-		{"fail", results.VerdictError, "ended in stage error"},
+		{"fail", results.VerdictError, "stage error"},
 	} {
 		t.Run(tc.runID, func(t *testing.T) {
 			b, log := backend(t, c, p, kube.Config{RunID: tc.runID, Timing: kube.TimingWorkflow, Load: kube.LoadInCluster, LoadStartTimeout: 20 * time.Second})
@@ -203,14 +197,17 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 			if res.Verdict != tc.verdict || !strings.Contains(res.Reason, tc.reason) {
 				t.Fatalf("verdict %s (%s), want %s (%s)\n%s", res.Verdict, res.Reason, tc.verdict, tc.reason, log)
 			}
-			if res.Load != "in-cluster" || res.LoadOutcome == nil {
+			if tc.runID == "ok" && (res.Load != "in-cluster" || res.LoadOutcome == nil) {
 				t.Errorf("load %q, outcome %+v", res.Load, res.LoadOutcome)
 			}
 			if tc.runID == "ok" {
 				if res.LoadOutcome.Stage != "finished" || !strings.Contains(res.Reason, "per-phase numbers are not available") {
 					t.Errorf("outcome %+v, reason %s", res.LoadOutcome, res.Reason)
 				}
-				if len(res.Faults) != 1 || res.Faults[0].StartOffset < 0.05 || res.Faults[0].StartOffset > 1.5 ||
+				// The engine stand-in creates the entry, the Serial track, its Suspend, the chaos
+				// node and its child one reconcile (one write) after the other, as Chaos Mesh's
+				// engine does; on this loaded 2-core machine that takes up to about 2s.
+				if len(res.Faults) != 1 || res.Faults[0].StartOffset < 0.05 || res.Faults[0].StartOffset > 3 ||
 					d(res.Faults[0]) < 1.5 || d(res.Faults[0]) > 3.5 {
 					t.Errorf("fault windows %+v, planned 0.1s-2.1s\n%s", res.Faults, log)
 				}

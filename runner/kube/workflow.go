@@ -93,16 +93,27 @@ func (e *WorkflowAbortedError) Error() string {
 func (e *WorkflowAbortedError) Unwrap() error { return runner.ErrTimelineAborted }
 
 // RunTimeline applies the Workflow (with the run's label) and follows it with watches until
-// Chaos Mesh marks it Accomplished. Each fault's window comes from the WorkflowNode of its chaos
-// template (spec.templateName, label chaos-mesh.org/workflow): injected when the node reports
-// ChaosInjected=True, at the latest "Apply Succeeded" record of its chaos object
-// (status.chaosResource; Chaos Mesh writes whole seconds) clamped between the apply plus the
-// fault's offset (the node cannot start earlier) and the moment faultline saw ChaosInjected
-// (WorkflowNode conditions carry no time); recovered when faultline saw the
-// node's own deadline exceeded (NodeDeadlineExceed) or Accomplished. The abort annotation
-// workflow.chaos-mesh.org/abort=true, or a node's Aborted (or ParentNodeDeadlineExceed)
-// condition, ends it with a *WorkflowAbortedError. A chaos node not injected within
-// InjectionTimeout of its planned start is an error.
+// Chaos Mesh marks it Accomplished and every fault's targets are recovered. Each fault's window
+// comes from the chaos object its WorkflowNode creates (spec.templateName names the template,
+// label chaos-mesh.org/workflow; the object is status.chaosResource), never from the node alone:
+//
+//   - the node's ChaosInjected=True (reason ChaosCRCreated) only means the child object EXISTS
+//     (chaos_node_reconciler sets it on creation), so the fault is injected when the child
+//     reports Selected and AllInjected, at its latest "Apply Succeeded" record clamped between
+//     the moment faultline saw the child created and the moment it saw it injected — as Inject
+//     judges a fault on the runner's clock. A child not injected within InjectionTimeout of the
+//     fault's planned start fails the run with the reason (no pod matched: the selectors and
+//     Chaos Mesh's Events);
+//   - the node's DeadlineExceed comes FIRST; the engine deletes the child afterwards and its
+//     finalizer recovers the targets later (chaos nodes never become Accomplished): the fault is
+//     recovered when the child's records are all Not Injected (or AllRecovered on the object
+//     being deleted, or it is gone), waited for up to RecoverTimeout;
+//   - a child that is paused, stops (its records recovered) or disappears before its node's
+//     deadline stopped the fault early: an error (the engine would create the child again,
+//     after a gap).
+//
+// The abort annotation workflow.chaos-mesh.org/abort=true, or a node's Aborted (or
+// ParentNodeDeadlineExceed) condition, ends it with a *WorkflowAbortedError.
 func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func(plan.Fault, time.Time), onRecovered func(plan.Fault, time.Time)) error {
 	wf := b.workflow
 	if wf == nil {
@@ -117,8 +128,10 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 		byTemplate[chaosmesh.ChaosTemplateName(f)] = f
 	}
 	type state struct {
-		firstSeen           time.Time
-		injected, recovered bool
+		child                         string // the chaos object followed
+		created                       time.Time
+		injected, exceeded, recovered bool
+		stop                          context.CancelFunc
 	}
 	st := map[string]*state{}
 	for _, f := range p.Faults {
@@ -126,6 +139,13 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer func() {
+		for _, s := range st {
+			if s.stop != nil {
+				s.stop()
+			}
+		}
+	}()
 
 	// Watch the nodes before the Workflow exists: a first list can take a while to answer.
 	nodeRes := b.c.Dynamic.Resource(WorkflowNodes).Namespace(ns)
@@ -151,6 +171,7 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 		}, nil)
 		wfErr <- err
 	}()
+	childCh := make(chan childEvent, 16)
 
 	node := func(u *unstructured.Unstructured) error {
 		tmpl, _, _ := unstructured.NestedString(u.Object, "spec", "templateName")
@@ -159,7 +180,6 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 			return nil // Serial, Parallel, Suspend, StatusCheck nodes
 		}
 		s := st[f.Name]
-		now := time.Now()
 		if condition(u, "Aborted") == "True" {
 			return &WorkflowAbortedError{Workflow: name, Why: fmt.Sprintf("WorkflowNode %s (fault %s) is Aborted (%s)", u.GetName(), f.Name, conditionReason(u, "Aborted"))}
 		}
@@ -167,24 +187,80 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 		if exceeded && conditionReason(u, "DeadlineExceed") == "ParentNodeDeadlineExceed" {
 			return &WorkflowAbortedError{Workflow: name, Why: fmt.Sprintf("WorkflowNode %s (fault %s) was cut short: its parent's deadline passed", u.GetName(), f.Name)}
 		}
-		ended := exceeded || condition(u, "Accomplished") == "True"
-		if !s.injected && condition(u, "ChaosInjected") == "True" {
-			s.injected = true
-			// The node cannot start before its offset has passed since the apply.
-			onInjected(f, InjectedAt(b.chaosChild(ctx, u), applied.Add(f.Start.Std()), now))
-		}
-		if ended && !s.recovered {
+		if exceeded && !s.exceeded {
+			s.exceeded = true
 			if !s.injected {
-				return fmt.Errorf("fault %s: WorkflowNode %s ended without Chaos Mesh reporting its chaos injected (ChaosInjected is %q)", f.Name, u.GetName(), condition(u, "ChaosInjected"))
+				return fmt.Errorf("fault %s: WorkflowNode %s reached its deadline without its chaos object %q reporting the fault injected (Selected and AllInjected)", f.Name, u.GetName(), s.child)
+			}
+		}
+		child, _, _ := unstructured.NestedString(u.Object, "status", "chaosResource", "name")
+		kind, _, _ := unstructured.NestedString(u.Object, "status", "chaosResource", "kind")
+		if child == "" || child == s.child || condition(u, "ChaosInjected") != "True" {
+			return nil
+		}
+		if s.injected {
+			return fmt.Errorf("fault %s: the chaos object %s of WorkflowNode %s was replaced by %s while the fault was active: it was deleted outside faultline (the workflow engine creates a missing one again), so the fault stopped for a while", f.Name, s.child, u.GetName(), child)
+		}
+		k, ok := b.served[kind]
+		if !ok {
+			return fmt.Errorf("fault %s: WorkflowNode %s created a %s, a kind this API server does not serve", f.Name, u.GetName(), kind)
+		}
+		if s.stop != nil {
+			s.stop()
+		}
+		s.child, s.created = child, time.Now()
+		cctx, stop := context.WithCancel(ctx)
+		s.stop = stop
+		go b.followChild(cctx, f, k.Resource, ns, child, s.created, applied.Add(f.Start.Std()+b.cfg.InjectionTimeout), childCh)
+		return nil
+	}
+	// child handles what a child's follower saw.
+	child := func(ev childEvent) error {
+		s := st[ev.fault.Name]
+		if ev.child != s.child {
+			return nil // an earlier child
+		}
+		switch ev.what {
+		case childFailed:
+			return ev.err
+		case childInjected:
+			s.injected = true
+			onInjected(ev.fault, ev.at)
+		case childEnded:
+			if !s.exceeded {
+				// The engine sets DeadlineExceed before it deletes the child: ask the node.
+				if n := b.nodeOf(ctx, nodeRes, sel, chaosmesh.ChaosTemplateName(ev.fault)); n != nil && condition(n, "DeadlineExceed") == "True" {
+					s.exceeded = true
+				}
+			}
+			if !s.exceeded {
+				why := ev.why
+				if why == "" {
+					why = "it stopped before its WorkflowNode's deadline"
+				}
+				return fmt.Errorf("fault %s: the chaos object %s of the Workflow %s: %s; the fault was planned to be active", ev.fault.Name, s.child, name, why)
 			}
 			s.recovered = true
-			onRecovered(f, now)
+			onRecovered(ev.fault, ev.at)
 		}
 		return nil
 	}
+	allRecovered := func() bool {
+		for _, s := range st {
+			if !s.recovered {
+				return false
+			}
+		}
+		return true
+	}
+	var accomplished time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		if !accomplished.IsZero() && allRecovered() {
+			b.logf("%s accomplished", wf)
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -197,13 +273,18 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 			if err := node(u); err != nil {
 				return err
 			}
+		case ev := <-childCh:
+			if err := child(ev); err != nil {
+				return err
+			}
 		case u := <-wfCh:
 			if u.GetAnnotations()[AnnotationWorkflowAbort] == "true" {
 				return &WorkflowAbortedError{Workflow: name, Why: "annotated " + AnnotationWorkflowAbort + "=true (a StatusCheck with abortWithStatusCheck failed, or someone aborted it)"}
 			}
-			if condition(u, "Accomplished") != "True" {
+			if condition(u, "Accomplished") != "True" || !accomplished.IsZero() {
 				continue
 			}
+			accomplished = time.Now()
 			// The node watch may lag behind: read the nodes once more.
 			list, err := nodeRes.List(ctx, metav1.ListOptions{LabelSelector: sel})
 			if err != nil {
@@ -215,26 +296,132 @@ func (b *Backend) RunTimeline(ctx context.Context, p *plan.Plan, onInjected func
 				}
 			}
 			for _, f := range p.Faults {
-				s := st[f.Name]
-				if !s.injected {
-					return fmt.Errorf("fault %s: Workflow %s was accomplished without Chaos Mesh reporting the fault's chaos injected", f.Name, name)
-				}
-				if !s.recovered {
-					s.recovered = true
-					onRecovered(f, time.Now())
+				if s := st[f.Name]; s.child == "" {
+					return fmt.Errorf("fault %s: Workflow %s was accomplished without creating the fault's chaos object", f.Name, name)
 				}
 			}
-			b.logf("%s accomplished", wf)
-			return nil
 		case now := <-tick.C:
 			for _, f := range p.Faults {
-				if s := st[f.Name]; !s.injected && now.After(applied.Add(f.Start.Std()+b.cfg.InjectionTimeout)) {
-					return fmt.Errorf("fault %s: Chaos Mesh's workflow engine did not report it injected within %s of its planned start (%s): is chaos-controller-manager running, and do the fault's selectors match pods? see `kubectl get workflownodes -n %s -l %s`",
+				if s := st[f.Name]; s.child == "" && now.After(applied.Add(f.Start.Std()+b.cfg.InjectionTimeout)) {
+					return fmt.Errorf("fault %s: Chaos Mesh's workflow engine did not create its chaos object within %s of its planned start (%s): is chaos-controller-manager running? see `kubectl get workflownodes -n %s -l %s`",
 						f.Name, b.cfg.InjectionTimeout, f.Start, ns, sel)
 				}
 			}
+			if !accomplished.IsZero() && now.Sub(accomplished) > b.cfg.RecoverTimeout {
+				var left []string
+				for _, f := range p.Faults {
+					if s := st[f.Name]; !s.recovered {
+						left = append(left, fmt.Sprintf("fault %s (%s)", f.Name, s.child))
+					}
+				}
+				return fmt.Errorf("%s was accomplished but Chaos Mesh has not recovered the targets of %s within %s", wf, strings.Join(left, ", "), b.cfg.RecoverTimeout)
+			}
 		}
 	}
+}
+
+type childWhat int
+
+const (
+	childInjected childWhat = iota
+	childEnded              // recovered, paused, or gone
+	childFailed
+)
+
+type childEvent struct {
+	fault plan.Fault
+	child string
+	what  childWhat
+	at    time.Time
+	why   string // childEnded before the deadline: why
+	err   error  // childFailed
+}
+
+// followChild follows one chaos object a WorkflowNode created: until it is injected (Selected and
+// AllInjected; by injectBy), then until its targets are recovered (its records all Not Injected,
+// AllRecovered on the object being deleted, or the object gone) or it is paused.
+func (b *Backend) followChild(ctx context.Context, f plan.Fault, r schema.GroupVersionResource, ns, name string, created, injectBy time.Time, out chan<- childEvent) {
+	send := func(ev childEvent) {
+		ev.fault, ev.child = f, name
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	}
+	res := b.c.Dynamic.Resource(r).Namespace(ns)
+	ictx, cancel := context.WithDeadline(ctx, injectBy)
+	last, seen, err := waitObject(ictx, res, name, nil, injected, nil)
+	cancel()
+	what := fmt.Sprintf("%s %s/%s (the chaos object of its WorkflowNode)", r.Resource, ns, name)
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		var obj *unstructured.Unstructured
+		if last != nil {
+			obj = last
+		} else {
+			obj = &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": name, "namespace": ns}}}
+		}
+		notes := b.objectEvents(ctx, kindOf(last), ns, name)
+		said := ""
+		if len(notes) > 0 {
+			said = "; Chaos Mesh's Events: " + strings.Join(notes, "; ")
+		}
+		send(childEvent{what: childFailed, err: injectError(f.Name, what, obj, last, describeSelector(obj), said, b.cfg.InjectionTimeout)})
+		return
+	case err != nil:
+		send(childEvent{what: childEnded, at: time.Now(), why: "it was deleted before Chaos Mesh reported it injected"})
+		return
+	}
+	send(childEvent{what: childInjected, at: InjectedAt(last, created, seen)})
+	why := ""
+	_, at, err := waitObject(ctx, res, name, last, func(u *unstructured.Unstructured) bool {
+		paused, _ := stopState(u)
+		switch {
+		case paused:
+			why = fmt.Sprintf("it was paused (%s): Chaos Mesh recovered its targets and keeps the object", AnnotationPause)
+			return true
+		case recordsRecovered(u) || (u.GetDeletionTimestamp() != nil && condition(u, "AllRecovered") == "True"):
+			if u.GetDeletionTimestamp() == nil {
+				why = "its targets were recovered while it stays"
+			} else {
+				why = "it was deleted (its targets recovered)"
+			}
+			return true
+		}
+		return false
+	}, nil)
+	switch {
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		// Deleted (the engine's deletion at the deadline, or someone else's): gone now.
+		send(childEvent{what: childEnded, at: time.Now(), why: "it was deleted"})
+		return
+	}
+	send(childEvent{what: childEnded, at: at, why: why})
+}
+
+func kindOf(u *unstructured.Unstructured) string {
+	if u == nil {
+		return ""
+	}
+	return u.GetKind()
+}
+
+// nodeOf reads the WorkflowNode of a template (nil when it cannot be read).
+func (b *Backend) nodeOf(ctx context.Context, nodes dynamic.ResourceInterface, sel, template string) *unstructured.Unstructured {
+	list, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil
+	}
+	for i := range list.Items {
+		if t, _, _ := unstructured.NestedString(list.Items[i].Object, "spec", "templateName"); t == template {
+			return &list.Items[i]
+		}
+	}
+	return nil
 }
 
 // conditionReason returns the reason of a condition.
@@ -247,22 +434,6 @@ func conditionReason(u *unstructured.Unstructured, typ string) string {
 		}
 	}
 	return ""
-}
-
-// chaosChild reads the chaos object a chaos node created (status.chaosResource); nil when it
-// cannot be read.
-func (b *Backend) chaosChild(ctx context.Context, node *unstructured.Unstructured) *unstructured.Unstructured {
-	kind, _, _ := unstructured.NestedString(node.Object, "status", "chaosResource", "kind")
-	cname, _, _ := unstructured.NestedString(node.Object, "status", "chaosResource", "name")
-	k, ok := b.served[kind]
-	if !ok || cname == "" {
-		return nil
-	}
-	u, err := b.c.Dynamic.Resource(k.Resource).Namespace(node.GetNamespace()).Get(ctx, cname, metav1.GetOptions{})
-	if err != nil {
-		return nil
-	}
-	return u
 }
 
 // watchList lists and watches the objects matching a label selector, sending every version seen,

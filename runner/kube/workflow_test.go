@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"faultline.dev/faultline/compiler/plan"
@@ -90,14 +91,15 @@ const wfFaults = `  jitter:
 
 // TestWorkflowTimeline: with Timing "workflow" the backend owns the timeline: it applies the
 // compiled Workflow with the run's label, follows the workflow engine's WorkflowNodes and reports
-// each fault's actual window (injection from the chaos object's records, never before the node
-// was seen; recovery when the node's deadline passed), ends when the Workflow is Accomplished,
+// each fault's actual window (injection from the chaos object's records, never before the
+// object was seen; recovery when its records say so, after the node's deadline), ends when the
+// Workflow is Accomplished and every fault recovered,
 // and Cleanup deletes the Workflow, its nodes and their chaos objects.
 func TestWorkflowTimeline(t *testing.T) {
 	s, c := shared(t)
 	const ns = "t-wf"
 	controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 2)})
-	engine(t, s, &kubetestctl.WorkflowEngine{InjectAfter: 300 * time.Millisecond})
+	engine(t, s, &kubetestctl.WorkflowEngine{})
 	p := load(t, "wf", ns, wfFaults, "")
 	b, log := backend(t, c, p, kube.Config{Timing: kube.TimingWorkflow})
 	ctx := context.Background()
@@ -116,8 +118,10 @@ func TestWorkflowTimeline(t *testing.T) {
 		t.Fatalf("RunTimeline: %v\n%s", err, log)
 	}
 	took := time.Since(start)
-	if took < 3400*time.Millisecond || took > 10*time.Second {
-		t.Errorf("RunTimeline took %s; the Workflow's last fault ends at 3.5s", took)
+	// Chaos Mesh writes a node's deadline in whole seconds (metav1.Time): a Suspend or a chaos
+	// node may end up to 1s early.
+	if took < 2400*time.Millisecond || took > 10*time.Second {
+		t.Errorf("RunTimeline took %s; the Workflow's last fault ends at 3.5s (whole-second deadlines: 2.5s at the earliest)", took)
 	}
 	wf, err := s.Dynamic().Resource(workflowsGVR).Namespace(ns).Get(ctx, "wf", metav1.GetOptions{})
 	if err != nil {
@@ -135,7 +139,7 @@ func TestWorkflowTimeline(t *testing.T) {
 			t.Fatalf("fault %s: window %s – %s not recorded", f.Name, in, out)
 		}
 		off := in.Sub(start)
-		if off < f.Start.Std() || off > f.Start.Std()+2*time.Second {
+		if off < f.Start.Std()-time.Second || off > f.Start.Std()+2*time.Second {
 			t.Errorf("fault %s injected at +%s, planned +%s", f.Name, off, f.Start)
 		}
 		if d := out.Sub(in); d < f.End.Std()-f.Start.Std()-time.Second || d > f.End.Std()-f.Start.Std()+2*time.Second {
@@ -144,8 +148,17 @@ func TestWorkflowTimeline(t *testing.T) {
 		t.Logf("fault %s: +%.2fs – +%.2fs (planned %s – %s)", f.Name, off.Seconds(), out.Sub(start).Seconds(), f.Start, f.End)
 	}
 	nodes, err := s.Dynamic().Resource(workflowNodesGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelWorkflow + "=wf"})
-	if err != nil || len(nodes.Items) != 2 {
-		t.Fatalf("workflow nodes: %v (%v)", nodes, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chaosNodes := 0
+	for _, n := range nodes.Items {
+		if typ, _, _ := unstructured.NestedString(n.Object, "spec", "type"); strings.HasSuffix(typ, "Chaos") {
+			chaosNodes++
+		}
+	}
+	if chaosNodes != 2 {
+		t.Fatalf("%d chaos WorkflowNodes, want 2", chaosNodes)
 	}
 	if err := b.Cleanup(ctx); err != nil {
 		t.Fatal(err)
