@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 PKGS     ?= ./...
 BENCHTIME ?= 3x
 
-.PHONY: help build test tsc editor lint generate demo bench fuzz publish-schema base-image image clean
+.PHONY: help build test e2e tsc editor lint generate demo bench fuzz publish-schema base-image image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,6 +14,9 @@ build: ## build bin/faultline
 
 test: tsc editor ## run every test (no cluster, no network beyond loopback)
 	$(GO) test -timeout 20m $(PKGS)
+
+e2e: ## end-to-end tests against Chaos Mesh's real controller-manager and a real kube-apiserver (e2e/; builds them into bin/e2e first: ~15 min cold, ~1 min warm)
+	cd e2e && $(GO) test -count=1 -timeout 60m ./...
 
 tsc: compiler/k6/tsc/node_modules ## install the pinned TypeScript and @types/k6 the compiled scripts are type-checked against
 
