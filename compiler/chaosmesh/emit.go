@@ -597,6 +597,8 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 		ws := spec
 		ws.Duration = nil
 		c.embed.DNSChaos = &ws
+	case f.GRPCFault != nil:
+		e.fail(path+".grpcFault", "Chaos Mesh has no gRPC fault (its HTTPChaos reads HTTP/1.x, not gRPC's HTTP/2), so this fault cannot run on a cluster: run the scenario with --backend local, or use a network fault (networkDelay, networkPartition) on the service's pods")
 		return Chaos{}, false
 	default:
 		e.fail(path, "fault %q has no kind block faultline can compile to Chaos Mesh", pf.Name)
