@@ -537,3 +537,51 @@ func TestAccessCheckSelectedNamespaces(t *testing.T) {
 		t.Errorf("no SelfSubjectAccessReview for create networkchaos in namespace payments among %d", len(reviews.Items))
 	}
 }
+
+// Items 5 and 8 for a Workflow's chaos objects: one paused, or deleted (the engine creates a
+// missing child of an unfinished node again, after a gap), before its node's deadline stopped the
+// fault early: RunTimeline fails instead of reporting the planned window.
+func TestWorkflowChildStopped(t *testing.T) {
+	s, c := shared(t)
+	for _, tc := range []struct{ name, want string }{{"paused", "paused"}, {"deleted", "deleted"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := "t-wfchild-" + tc.name
+			controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 1)})
+			engine(t, s, &kubetestctl.WorkflowEngine{})
+			p := load(t, "wfchild", ns, "  jitter: {start: 1s, duration: 20s, mode: all, networkDelay: {latency: 100ms}}\n", "")
+			b, log := backend(t, c, p, kube.Config{Timing: kube.TimingWorkflow})
+			ctx := context.Background()
+			if _, err := b.Prepare(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			res := s.Dynamic().Resource(gvr("networkchaos")).Namespace(ns)
+			err := b.RunTimeline(ctx, p, func(plan.Fault, time.Time) {
+				go func() {
+					list, err := res.List(ctx, metav1.ListOptions{LabelSelector: kube.LabelWorkflow + "=wfchild"})
+					if err != nil || len(list.Items) != 1 {
+						t.Errorf("children: %v", err)
+						return
+					}
+					name := list.Items[0].GetName()
+					if tc.name == "paused" {
+						_, err = res.Patch(ctx, name, types.MergePatchType, []byte(`{"metadata":{"annotations":{"experiment.chaos-mesh.org/pause":"true"}}}`), metav1.PatchOptions{})
+					} else {
+						err = res.Delete(ctx, name, metav1.DeleteOptions{})
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}, func(plan.Fault, time.Time) {})
+			if err == nil || !strings.Contains(err.Error(), "fault jitter") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("RunTimeline: %v, want an error saying the fault's chaos object was %s\n%s", err, tc.want, log)
+			}
+			if err := b.Cleanup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if left := leftAfterWorkflow(t, s, "run-testworkflowchildstopped-"+tc.name, "wfchild"); len(left) > 0 {
+				t.Errorf("left: %v", left)
+			}
+		})
+	}
+}
