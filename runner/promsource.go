@@ -193,3 +193,34 @@ func toAgg(w prom.LoadWindow) *aggregate.Agg {
 	}
 	return a
 }
+
+// PromPhases reads a finished run's load back from Prometheus the way an
+// in-cluster run is judged (prom.ReadLoad over each phase's actual judged
+// window, every runner summed, toAgg): the numbers a local run written
+// with --prometheus-write has there, by phase name. The last phase runs
+// to the end of the run.
+func PromPhases(ctx context.Context, c *prom.Client, res *results.Result) (map[string]*aggregate.Agg, error) {
+	if res.LoadStart.IsZero() {
+		return nil, fmt.Errorf("run %s: the load never started", res.RunID)
+	}
+	at := func(off float64) int64 {
+		return res.LoadStart.Add(time.Duration(off * float64(time.Second))).UnixMilli()
+	}
+	end := res.EndedAt.Add(promWait)
+	d, err := prom.ReadLoad(ctx, c, prom.LoadMatchers(res.Scenario, res.Version, res.RunID), res.LoadStart.Add(-time.Minute), end)
+	if err != nil {
+		return nil, err
+	}
+	if d.Empty() {
+		return nil, fmt.Errorf("prometheus %s has no %s series for {%s}", c.URL, prom.HTTPReqDuration, prom.LoadMatchers(res.Scenario, res.Version, res.RunID))
+	}
+	out := map[string]*aggregate.Agg{}
+	for i, ph := range res.Phases {
+		w := prom.Window{From: at(ph.JudgedFrom), To: at(ph.End)}
+		if i == len(res.Phases)-1 {
+			w.To = end.UnixMilli()
+		}
+		out[ph.Name] = toAgg(d.Window(w))
+	}
+	return out, nil
+}

@@ -116,6 +116,9 @@ type Options struct {
 	// DrainTimeout bounds the wait for the load to end after its planned
 	// end, beyond its gracefulStop (default 30s).
 	DrainTimeout time.Duration
+	// PromWrite is a Prometheus remote-write endpoint the engine's
+	// samples are written to as k6's remote-write series (empty: none).
+	PromWrite string
 }
 
 // Run executes the plan through the backend and returns the judged result.

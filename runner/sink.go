@@ -25,6 +25,8 @@ type sink struct {
 	// run's seconds from it. Set before the first sample.
 	origin atomic.Int64
 	shards [sinkShards]shard
+	// pw, when set, gets every sample too (--prometheus-write).
+	pw *promTee
 }
 
 type shard struct {
@@ -60,6 +62,9 @@ func (s *sink) Add(vu int, smp *load.Sample) {
 	a.AddChecks(smp.ChecksPassed, smp.ChecksTotal)
 	a.AddStatus(sampleStatus(smp))
 	sh.mu.Unlock()
+	if s.pw != nil {
+		s.pw.add(vu, smp, k.Segment)
+	}
 }
 
 // sampleStatus is a sample's status: its HTTP status, or its gRPC code.

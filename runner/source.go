@@ -44,6 +44,9 @@ func (r *run) newSource(loadURL string) (loadSource, error) {
 	}
 	r.col = NewCollector(r.tl)
 	s := &engineSource{sink: newSink(r.tl), col: r.col, ended: make(chan struct{}), gs: k6opts.Dur(compiled.Scenario.GracefulStop)}
+	if r.o.PromWrite != "" {
+		s.sink.pw = r.newPromTee(r.o.PromWrite, compiled, loadURL, s.sink.origin.Load)
+	}
 	opts := []load.Option{load.WithSink(s.sink), load.WithBaseURL(loadURL)}
 	if es, ok := r.b.(EngineShaper); ok {
 		opts = append(opts, es.EngineOptions()...)
@@ -159,6 +162,9 @@ func (s *engineSource) endedEarly(r *run, end time.Time) {
 }
 
 func (s *engineSource) record(r *run) {
+	if s.sink.pw != nil {
+		s.sink.pw.finish(r)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.sum.Stats

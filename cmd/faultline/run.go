@@ -3,11 +3,13 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -164,6 +166,13 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 					return usageError{err}
 				}
 			}
+			promWrite, err := promWriteFlag(cmd)
+			if err != nil {
+				return err
+			}
+			if promWrite != "" && kf.load == kube.LoadInCluster {
+				return usageError{errors.New("--prometheus-write writes faultline's own engine's samples; with --load in-cluster the k6 runners write theirs to target.prometheus (or --prometheus)")}
+			}
 			runID := newRunID()
 			kb, err := kf.prepare(cmd, p, backend, runID, output)
 			if err != nil || (kb != nil && kf.dryRun) {
@@ -210,7 +219,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 				log = nil
 			}
 			fmt.Fprintf(stderr, "running %s %s on %s (run %s, report %s)\n", l.Scenario.Name, l.Scenario.Version, backend, runID, reportDir)
-			res, err := runner.Run(ctx, p, b, runner.Options{ReportDir: reportDir, Progress: progress, Log: log, RunID: runID})
+			res, err := runner.Run(ctx, p, b, runner.Options{ReportDir: reportDir, Progress: progress, Log: log, RunID: runID, PromWrite: promWrite})
 			if progress != nil {
 				fmt.Fprintln(stderr)
 			}
@@ -249,6 +258,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 	after.flags(cmd)
 	kf.register(f)
 	f.String("prometheus", "", "a Prometheus server (http://host:port) to read the target's Go runtime SLIs from, per pod (overrides target.prometheus.url), and an in-cluster load's k6 remote-write series")
+	f.String("prometheus-write", "", "write the load engine's samples to this Prometheus (http://host:port, or its remote-write URL) as k6's experimental-prometheus-rw series, with faultline_fault_active for the fault windows: local and in-cluster runs share one metric contract and one dashboard (faultline grafana dashboard)")
 	rf.register(f)
 	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; recorded in results.json")
 	return cmd
@@ -323,4 +333,21 @@ func promFlag(cmd *cobra.Command, s *schema.Scenario) error {
 	}
 	s.Target.Prometheus = &pt
 	return nil
+}
+
+// promWriteFlag is --prometheus-write as a remote-write URL: a server's
+// base URL gets /api/v1/write.
+func promWriteFlag(cmd *cobra.Command) (string, error) {
+	u, _ := cmd.Flags().GetString("prometheus-write")
+	if u == "" {
+		return "", nil
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return "", usageError{fmt.Errorf("--prometheus-write %q: want the server's base URL, http(s)://host:port, or its remote-write endpoint", u)}
+	}
+	if strings.Trim(pu.Path, "/") == "" {
+		pu.Path = "/api/v1/write"
+	}
+	return pu.String(), nil
 }

@@ -13,8 +13,9 @@
 //
 // The load series are the ones k6's experimental-prometheus-rw output
 // writes with trends as native histograms (names below, k6 tags as labels);
-// faultline's engine writes the same series (Writer) so local and cluster
-// runs share one metric contract.
+// faultline's engine writes the same series (EngineWriter, `faultline run
+// --prometheus-write`) so local and cluster runs share one metric contract,
+// and faultline_fault_active for the fault windows.
 package prom
 
 import (

@@ -115,12 +115,13 @@ func (d *LoadData) Window(w Window) LoadWindow {
 	return out
 }
 
-// Writer writes the load engine's samples as the series k6's remote-write
-// output writes (the names above, the same labels, cumulative per series,
-// one push a second), so a local run and an in-cluster one read back, and
-// show on a dashboard, the same way. Its latency histograms have schema
-// WriterSchema (bucket factor 1.0027), finer than k6's 1.1 (schema 3):
-// Prometheus merges the two at the coarser one.
+// Writer writes samples as k6's remote-write output does (the names above,
+// the same labels, cumulative per series, each push stamped with the
+// series' latest sample): the tests' stand-in k6 runners use it. The
+// engine writes through EngineWriter, which counts requests at their
+// start. Both write latency histograms of schema WriterSchema (bucket
+// factor 1.0027), finer than k6's 1.1 (schema 3): Prometheus merges the
+// two at the coarser one.
 type Writer struct {
 	URL string
 	// Labels go on every series (faultline_scenario, _version, _run_id).

@@ -44,9 +44,24 @@ func Push(ctx context.Context, hc *http.Client, url string, pts []Point) error {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("remote write to %s: %s: %s (is the server started with --web.enable-remote-write-receiver and --enable-feature=native-histograms?)", url, resp.Status, bytes.TrimSpace(msg))
+		return &PushError{Status: resp.StatusCode, err: fmt.Errorf("remote write to %s: %s: %s (is the server started with --web.enable-remote-write-receiver and --enable-feature=native-histograms?)", url, resp.Status, bytes.TrimSpace(msg))}
 	}
 	return nil
+}
+
+// PushError is a remote write the server answered with an error status.
+type PushError struct {
+	Status int
+	err    error
+}
+
+func (e *PushError) Error() string { return e.err.Error() }
+
+// Permanent reports a refusal that sending the same points again cannot
+// change (4xx but 429: out of order, bad labels), as remote write's own
+// clients treat it.
+func (e *PushError) Permanent() bool {
+	return e.Status/100 == 4 && e.Status != http.StatusTooManyRequests
 }
 
 // encodeWrite encodes prometheus.WriteRequest (prompb remote.proto and

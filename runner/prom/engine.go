@@ -1,0 +1,345 @@
+package prom
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// FaultActive is the gauge faultline writes beside the load series: 1
+// while a fault is active, 0 otherwise, labelled fault and kind (and the
+// faultline_* labels). The dashboard draws its fault windows from it.
+const FaultActive = "faultline_fault_active"
+
+// K6 system tag values the engine's series carry as k6's do.
+const (
+	// K6Scenario is k6's scenario tag: the compiled script's only
+	// scenario is options.scenarios.load.
+	K6Scenario = "load"
+	K6Proto    = "HTTP/1.1"
+)
+
+// EngineWriter writes faultline's load engine's requests to Prometheus as
+// the series k6's experimental-prometheus-rw output writes
+// (k6_http_reqs_total, k6_http_req_duration_seconds as native histograms,
+// k6's tags as labels, cumulative per series, pushed every second), so a
+// local run and an in-cluster one share one metric contract.
+//
+// Unlike k6, which stamps a series with the time of its latest sample
+// when it pushes, the engine's writer counts a request at its START (or
+// the instant At puts it at: the one the in-process collector classifies
+// it by): the series' sample stamped at cut c's millisecond minus 1 holds
+// every request that started before c (to the nanosecond). It cuts at each
+// flush (Lag after the requests it cuts began, so that nearly all have
+// ended) and at every instant Cuts returns (the faults' actual starts and
+// ends, recovery's judgeFrom), so a reader windowing at those instants'
+// milliseconds (prom.Delta: samples before the bound) gets each phase's
+// requests by their start. A request that ends later than Lag after its
+// start counts at the next cut.
+type EngineWriter struct {
+	URL  string
+	HTTP *http.Client
+	// Lag is how long after a request's start it is cut (default 2s).
+	Lag time.Duration
+	// Cuts returns extra instants (Unix ns) to cut at, in any order.
+	Cuts func() []int64
+	// At maps a request's start (Unix ns) and the tag it was added with
+	// to the instant (Unix ns) it counts at, at most AtWithin from its
+	// start; nil: its start. It is asked once Lag-AtWithin has passed.
+	At       func(start int64, tag int32) int64
+	AtWithin time.Duration
+	// Gauges returns the gauges' points at an instant (Unix ms): the
+	// faults' faultline_fault_active.
+	Gauges func(t int64) []Point
+
+	shards [16]engShard
+
+	mu      sync.Mutex // flushing
+	labels  [][]map[string]string
+	cum     map[[2]int32]*cumSeries
+	carry   []obs
+	cut     int64
+	queue   []Point
+	dropped int
+	late    int64
+}
+
+type engShard struct {
+	mu      sync.Mutex
+	ids     map[any]int32
+	labels  []map[string]string
+	pending []obs
+}
+
+type obs struct {
+	shard, series, tag int32
+	start              int64 // Unix ns
+	at                 int64 // the instant it counts at (Unix ns); 0 until known
+	seconds            float64
+}
+
+type cumSeries struct {
+	labels map[string]string
+	reqs   float64
+	hist   *Hist
+	dirty  bool
+}
+
+// maxQueue bounds the points kept for a Prometheus that does not answer
+// (about ten minutes of a busy run); older ones are dropped and counted.
+const maxQueue = 1 << 20
+
+// Add records one request of shard (any int; callers pass their VU)
+// that started at start and took seconds; tag is passed to At. key
+// identifies its series among the caller's (comparable); labels is called
+// once per key and shard, the first time, and must return the series'
+// full label set but __name__.
+func (w *EngineWriter) Add(shard int, key any, labels func() map[string]string, start time.Time, tag int32, seconds float64) {
+	si := int32(uint(shard) % uint(len(w.shards)))
+	sh := &w.shards[si]
+	sh.mu.Lock()
+	id, ok := sh.ids[key]
+	if !ok {
+		if sh.ids == nil {
+			sh.ids = map[any]int32{}
+		}
+		id = int32(len(sh.labels))
+		sh.ids[key] = id
+		sh.labels = append(sh.labels, labels())
+	}
+	sh.pending = append(sh.pending, obs{shard: si, series: id, tag: tag, start: start.UnixNano(), seconds: seconds})
+	sh.mu.Unlock()
+}
+
+// Late is how many requests were cut after their start's cut had been
+// pushed (they count at the next cut).
+func (w *EngineWriter) Late() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.late
+}
+
+// Dropped is how many points were dropped unsent (Prometheus did not
+// answer for too long).
+func (w *EngineWriter) Dropped() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
+}
+
+// Flush cuts every request that started before now-Lag (every request
+// when final) and pushes the points not sent yet. A failed push keeps
+// them for the next flush.
+func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) error {
+	w.mu.Lock()
+	lag := w.Lag
+	if lag == 0 {
+		lag = 2 * time.Second
+	}
+	cut := now.Add(-lag).UnixNano()
+	obsv := w.carry
+	w.carry = nil
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		obsv = append(obsv, sh.pending...)
+		sh.pending = sh.pending[:0]
+		for len(w.labels) <= i {
+			w.labels = append(w.labels, nil)
+		}
+		w.labels[i] = append(w.labels[i], sh.labels[len(w.labels[i]):]...)
+		sh.mu.Unlock()
+	}
+	for i := range obsv {
+		o := &obsv[i]
+		if o.at == 0 && (final || o.start < cut+int64(w.AtWithin)) {
+			o.at = o.start
+			if w.At != nil {
+				o.at = w.At(o.start, o.tag)
+			}
+		}
+	}
+	if final {
+		for _, o := range obsv {
+			cut = max(cut, o.at+1)
+		}
+		cut = max(cut, (w.cut/1e6+1)*1e6)
+	}
+	// A stamp is the cut's millisecond minus 1: one cut a millisecond.
+	stamp := func(c int64) int64 { return c/1e6 - 1 }
+	if stamp(cut) <= stamp(w.cut) {
+		w.carry = obsv
+		w.mu.Unlock()
+		return w.push(ctx)
+	}
+	// Requests started before the last cut (slow ones) count at the next.
+	for i := range obsv {
+		if o := &obsv[i]; o.at != 0 && o.at < w.cut {
+			o.at = w.cut
+			w.late++
+		}
+	}
+	// Not yet placed (at 0) sort last, and stay.
+	slices.SortFunc(obsv, func(a, b obs) int {
+		if (a.at == 0) != (b.at == 0) {
+			return cmp.Compare(b.at, a.at)
+		}
+		return cmp.Compare(a.at, b.at)
+	})
+	var extra []int64
+	if w.Cuts != nil {
+		extra = w.Cuts()
+	}
+	// An instant in the regular cut's millisecond moves it: to that
+	// instant, or (final) past its millisecond, so it keeps a stamp.
+	for _, c := range extra {
+		if stamp(c) == stamp(cut) && c != cut {
+			if final {
+				cut = (c/1e6 + 1) * 1e6
+			} else {
+				cut = min(cut, c)
+			}
+		}
+	}
+	cuts := []int64{cut}
+	for _, c := range extra {
+		if stamp(c) > stamp(w.cut) && stamp(c) < stamp(cut) {
+			cuts = append(cuts, c)
+		}
+	}
+	slices.Sort(cuts)
+	// Of cuts in one millisecond the first stands: a request at an
+	// instant counts after it (a fault's start is its first instant).
+	cuts = slices.CompactFunc(cuts, func(a, b int64) bool { return stamp(a) == stamp(b) })
+	if w.cum == nil {
+		w.cum = map[[2]int32]*cumSeries{}
+	}
+	var pts []Point
+	k := 0
+	for _, c := range cuts {
+		for ; k < len(obsv) && obsv[k].at != 0 && obsv[k].at < c; k++ {
+			o := obsv[k]
+			s := w.cum[[2]int32{o.shard, o.series}]
+			if s == nil {
+				h := NewHist(WriterSchema)
+				h.ZeroThreshold = math.Ldexp(1, -128)
+				s = &cumSeries{labels: w.labels[o.shard][o.series], hist: h}
+				w.cum[[2]int32{o.shard, o.series}] = s
+			}
+			s.reqs++
+			s.hist.Observe(o.seconds)
+			s.dirty = true
+		}
+		pts = append(pts, w.points(stamp(c))...)
+		if w.Gauges != nil {
+			pts = append(pts, w.Gauges(stamp(c))...)
+		}
+	}
+	w.carry = append(w.carry, obsv[k:]...)
+	w.cut = cut
+	w.queue = append(w.queue, pts...)
+	if n := len(w.queue) - maxQueue; n > 0 {
+		w.queue = slices.Delete(w.queue, 0, n)
+		w.dropped += n
+	}
+	w.mu.Unlock()
+	return w.push(ctx)
+}
+
+// points merges the shards' changed series with the same labels (one
+// series per label set, as Prometheus sees it) into points at t.
+func (w *EngineWriter) points(t int64) []Point {
+	type merged struct {
+		labels map[string]string
+		reqs   float64
+		hist   *Hist
+		dirty  bool
+	}
+	by := map[string]*merged{}
+	for _, s := range w.cum {
+		key := labelKey(s.labels)
+		m := by[key]
+		if m == nil {
+			m = &merged{labels: s.labels}
+			by[key] = m
+		}
+		m.reqs += s.reqs
+		if m.hist == nil {
+			m.hist = s.hist.Clone()
+		} else {
+			m.hist = m.hist.Add(s.hist)
+		}
+		m.dirty = m.dirty || s.dirty
+	}
+	for _, s := range w.cum {
+		s.dirty = false
+	}
+	var pts []Point
+	for _, key := range slices.Sorted(maps.Keys(by)) {
+		m := by[key]
+		if !m.dirty {
+			continue
+		}
+		rl, hl := maps.Clone(m.labels), maps.Clone(m.labels)
+		rl["__name__"], hl["__name__"] = HTTPReqs, HTTPReqDuration
+		pts = append(pts, Point{Labels: rl, T: t, V: m.reqs}, Point{Labels: hl, T: t, Hist: m.hist})
+	}
+	return pts
+}
+
+// push sends the queued points, oldest first, in batches.
+func (w *EngineWriter) push(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	const batch = 5000
+	for len(w.queue) > 0 {
+		n := min(batch, len(w.queue))
+		if err := Push(ctx, w.HTTP, w.URL, w.queue[:n]); err != nil {
+			if pe, ok := errors.AsType[*PushError](err); ok && pe.Permanent() {
+				w.dropped += n
+				w.queue = w.queue[n:]
+			}
+			return err
+		}
+		w.queue = w.queue[n:]
+	}
+	w.queue = nil
+	return nil
+}
+
+// Unsent is how many points are queued, not yet accepted by Prometheus.
+func (w *EngineWriter) Unsent() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+// Run flushes every interval until ctx ends, then once more with every
+// request (final, bounded by 10s); fn, when set, is told about each
+// failed push. It returns the final flush's error.
+func (w *EngineWriter) Run(ctx context.Context, interval time.Duration, fn func(error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := w.Flush(fctx, time.Now(), true); err != nil {
+				return fmt.Errorf("the last push (%d points unsent): %w", w.Unsent(), err)
+			}
+			return nil
+		case now := <-t.C:
+			if err := w.Flush(ctx, now, false); err != nil && fn != nil && ctx.Err() == nil {
+				fn(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"faultline.dev/faultline/compiler/k6"
+	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/load"
+	"faultline.dev/faultline/runner/aggregate"
+	"faultline.dev/faultline/runner/prom"
+)
+
+// PromWriteInterval is how often the engine's series are pushed (k6's
+// K6_PROMETHEUS_RW_PUSH_INTERVAL as faultline compiles it).
+const PromWriteInterval = time.Second
+
+// promTee writes the engine's requests, as the sink receives them, to
+// Prometheus (Options.PromWrite) as k6's remote-write series, with the
+// labels the compiled script's requests carry in k6: the request's name,
+// method, status, url, proto, scenario and expected_response, the phase and
+// fault of the PLANNED segment it started in (the script's tags), and the
+// test-wide faultline_scenario, _version and _run_id. Beside them, every
+// fault's faultline_fault_active gauge over its ACTUAL window.
+type promTee struct {
+	w        *prom.EngineWriter
+	reqs     []k6.Request
+	testWide map[string]string
+	base     string
+	segments []teeSegment
+	origin   func() int64 // the load's start, Unix ms (0 before it)
+
+	stop chan struct{}
+	done chan struct{}
+	err  error
+
+	mu     sync.Mutex
+	failed int // pushes that failed
+	last   error
+}
+
+// teeSegment is a planned segment as the compiled script tags it: recovery
+// split at its judgeFrom into recovery-grace and recovery.
+type teeSegment struct {
+	end          time.Duration
+	phase, fault string
+}
+
+// teeKey is a series of the engine's, before labels.
+type teeKey struct {
+	req, status, seg int
+	failed           bool
+}
+
+// newPromTee starts writing to url (a remote-write endpoint).
+func (r *run) newPromTee(url string, compiled *k6.Load, loadURL string, origin func() int64) *promTee {
+	t := &promTee{reqs: compiled.Requests, base: strings.TrimSuffix(loadURL, "/"), segments: scriptSegments(r.p), origin: origin,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	testWide := map[string]string{prom.LabelScenario: r.p.Scenario, prom.LabelVersion: r.p.Version, prom.LabelRunID: r.o.RunID}
+	t.testWide = testWide
+	t.w = &prom.EngineWriter{URL: url, Cuts: r.tl.cuts, Gauges: func(at int64) []prom.Point { return r.tl.faultActive(at, testWide) },
+		// A request counts at the instant the collector classifies it at
+		// (its slot's start, or the event's actual instant inside it), so
+		// Prometheus' windows hold exactly results.json's phases.
+		At: func(start int64, seg int32) int64 {
+			slot := aggregate.SlotFrom(origin(), start/1e6)
+			return r.tl.startPoint(time.UnixMilli(slot), slotWidth, seg).UnixNano()
+		},
+		AtWithin: slotWidth}
+	go func() {
+		defer close(t.done)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-t.stop; cancel() }()
+		t.err = t.w.Run(ctx, PromWriteInterval, func(err error) {
+			t.mu.Lock()
+			first := t.failed == 0
+			t.failed++
+			t.last = err
+			t.mu.Unlock()
+			if first {
+				r.logf("prometheus write: %v (retrying every %s)", err, PromWriteInterval)
+			}
+		})
+	}()
+	return t
+}
+
+// scriptSegments are the plan's segments as compiler/k6's timeline tags
+// them.
+func scriptSegments(p *plan.Plan) []teeSegment {
+	judge := time.Duration(-1)
+	if ph, ok := p.Phase(plan.Recovery); ok && ph.JudgeFrom > ph.Start {
+		judge = ph.JudgeFrom.Std()
+	}
+	var out []teeSegment
+	for _, s := range p.Segments {
+		fault := "none"
+		if len(s.Active) > 0 {
+			fault = strings.Join(s.Active, "+")
+		}
+		if s.Phase == plan.Recovery && judge > s.Start.Std() {
+			out = append(out, teeSegment{min(judge, s.End.Std()), k6.GracePhase, fault})
+			if judge >= s.End.Std() {
+				continue
+			}
+		}
+		out = append(out, teeSegment{s.End.Std(), s.Phase, fault})
+	}
+	return out
+}
+
+// segment is the index of the planned segment an offset is in (the last
+// one past the plan's end).
+func (t *promTee) segment(off time.Duration) int {
+	i := sort.Search(len(t.segments), func(i int) bool { return t.segments[i].end > off })
+	return min(i, len(t.segments)-1)
+}
+
+// add tees one sample; seg is the timeline segment it started in.
+func (t *promTee) add(vu int, smp *load.Sample, seg int32) {
+	if smp.GRPC || len(t.segments) == 0 {
+		return // k6 has no http series for gRPC calls; the reader reads http only
+	}
+	k := teeKey{req: smp.Request, status: smp.Status, failed: smp.Failed,
+		seg: t.segment(time.Duration(smp.Start.UnixMilli()-t.origin()) * time.Millisecond)}
+	t.w.Add(vu, k, func() map[string]string { return t.labels(k) }, smp.Start, seg, smp.End.Sub(smp.Start).Seconds())
+}
+
+func (t *promTee) labels(k teeKey) map[string]string {
+	rq := t.reqs[k.req]
+	seg := t.segments[k.seg]
+	l := map[string]string{"name": rq.Name, "method": rq.Method, "status": strconv.Itoa(k.status), "url": t.base + rq.Path,
+		"proto": prom.K6Proto, "scenario": prom.K6Scenario, prom.LabelExpected: strconv.FormatBool(!k.failed),
+		prom.LabelPhase: seg.phase, prom.LabelFault: seg.fault}
+	if t.base == "" {
+		l["url"] = rq.URL
+	}
+	maps.Copy(l, t.testWide)
+	return l
+}
+
+// finish stops the writer after the load, pushes what is left and says
+// how it went: a push that never got through is an infrastructure error
+// (the run's series are incomplete in Prometheus), never a pass.
+func (t *promTee) finish(r *run) {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	<-t.done
+	t.mu.Lock()
+	failed, last := t.failed, t.last
+	t.mu.Unlock()
+	switch {
+	case t.err != nil:
+		r.infra(fmt.Sprintf("writing the load's series to Prometheus %s: %v", t.w.URL, t.err))
+	case t.w.Dropped() > 0:
+		r.infra(fmt.Sprintf("writing the load's series to Prometheus %s: %d points dropped (%v)", t.w.URL, t.w.Dropped(), last))
+	case failed > 0:
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("prometheus write to %s: %d pushes failed and were retried; every point got through (last error: %v)", t.w.URL, failed, last))
+	}
+	if n := t.w.Late(); n > 0 {
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("prometheus write: %d requests took longer than the writer's lag and count at a later instant in Prometheus than in results.json", n))
+	}
+}
+
+// cuts are the instants (Unix ns) the phase and fault windows are read at:
+// each fault's actual start and end (as an instant and as the offset
+// results.json holds), recovery's judgeFrom, and the marks.
+func (t *Timeline) cuts() []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loadStart.IsZero() {
+		return nil
+	}
+	at := func(off float64) int64 { return t.loadStart.Add(time.Duration(off * float64(time.Second))).UnixNano() }
+	var out []int64
+	for _, m := range t.marks {
+		out = append(out, m.at.UnixNano())
+		if !m.actual.IsZero() {
+			out = append(out, m.actual.UnixNano())
+		}
+	}
+	last, allEnded := 0.0, len(t.windows) == len(t.plan.Faults)
+	for _, w := range t.windows {
+		out = append(out, w.Start.UnixNano(), at(w.StartOffset))
+		if w.End.IsZero() {
+			allEnded = false
+			continue
+		}
+		out = append(out, w.End.UnixNano(), at(w.EndOffset))
+		last = math.Max(last, w.EndOffset)
+	}
+	if rec, ok := t.plan.Phase(plan.Recovery); ok && allEnded && len(t.windows) > 0 {
+		out = append(out, at(last+time.Duration(rec.JudgeFrom-rec.Start).Seconds()))
+	}
+	return out
+}
+
+// faultActive is every planned fault's faultline_fault_active at an
+// instant: 1 inside its actual window, else 0.
+func (t *Timeline) faultActive(at int64, testWide map[string]string) []prom.Point {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loadStart.IsZero() {
+		return nil
+	}
+	out := make([]prom.Point, 0, len(t.plan.Faults))
+	for _, f := range t.plan.Faults {
+		v := 0.0
+		if w := t.windows[f.Name]; w != nil && at >= w.Start.UnixMilli() && (w.End.IsZero() || at < w.End.UnixMilli()) {
+			v = 1
+		}
+		l := map[string]string{"__name__": prom.FaultActive, "fault": f.Name, "kind": f.Kind}
+		for k, x := range testWide {
+			l[k] = x
+		}
+		out = append(out, prom.Point{Labels: l, T: at, V: v})
+	}
+	return out
+}
