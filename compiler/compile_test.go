@@ -128,7 +128,9 @@ func TestArtifactHashes(t *testing.T) {
 }
 
 // TestEveryKindCovered: the compiler's test scenarios use every fault kind
-// of the schema, so the golden files exercise each mapping.
+// of the schema, so the golden files exercise each mapping; except
+// grpcFault, which has no Chaos Mesh mapping (compiler/chaosmesh refuses
+// it: TestGRPCFaultRefused).
 func TestEveryKindCovered(t *testing.T) {
 	used := map[string]bool{}
 	for _, l := range load(t, "testdata/scenarios") {
@@ -140,7 +142,7 @@ func TestEveryKindCovered(t *testing.T) {
 	for i := 0; i < ft.NumField(); i++ {
 		f := ft.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Type.Kind() == reflect.Pointer && f.Name != "Selector" && !used[name] {
+		if f.Type.Kind() == reflect.Pointer && f.Name != "Selector" && name != "grpcFault" && !used[name] {
 			t.Errorf("no test scenario uses fault kind %s", name)
 		}
 	}

@@ -39,6 +39,10 @@ const libraryGoldenDir = "../../golden/ci"
 // test rewrites it to a free one in a copy of the scenario.
 const libraryPort = "127.0.0.1:18080"
 
+// libraryGRPCPort is the demo target's gRPC port in the library's gRPC
+// scenarios; the test rewrites it to a free one too.
+const libraryGRPCPort = "127.0.0.1:18090"
+
 // maxLibraryLoad bounds the shortened load of each scenario.
 const maxLibraryLoad = 9 * time.Second
 
@@ -53,6 +57,7 @@ var localLibrary = []struct {
 }{
 	{"baseline.cue", 0.3},         // 30s → 9s
 	{"checkout-jitter.cue", 0.15}, // 60s → 9s
+	{"grpc-checkout.cue", 0.15},   // 60s → 9s
 	{"cpu-starvation.cue", 0.15},  // 60s → 9s
 	{"lock-contention.cue", 0.15}, // 60s → 9s
 	{"memory-pressure.cue", 0.15}, // 60s → 9s
@@ -179,8 +184,12 @@ func runLibraryScenario(t *testing.T, file string, scale float64) (*results.Resu
 	}
 	dir := t.TempDir()
 	port := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	src = bytes.ReplaceAll(src, []byte(libraryPort), []byte(port))
+	if bytes.Contains(src, []byte(libraryGRPCPort)) {
+		src = bytes.ReplaceAll(src, []byte(libraryGRPCPort), []byte("127.0.0.1:"+strconv.Itoa(freeLoopbackPort(t))))
+	}
 	path := filepath.Join(dir, file)
-	if err := os.WriteFile(path, bytes.ReplaceAll(src, []byte(libraryPort), []byte(port)), 0o644); err != nil {
+	if err := os.WriteFile(path, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	report := filepath.Join(dir, "report")
