@@ -272,6 +272,15 @@ func TestEfficacy(t *testing.T) {
 	if e, _ := efficacy(delay, agg(11), nil); e != "unknown" {
 		t.Errorf("without a steady phase: %s", e)
 	}
+	// A kill with just start is judged on the seconds after the instant.
+	kill := schema.Fault{Start: sd("10s"), PodKill: &schema.PodKill{}}
+	if e, ev := efficacy(kill, agg(40), agg(10)); e != "yes" || !strings.Contains(ev, "over the 30s after the kill") {
+		t.Errorf("an instant kill that moved p99: %s %s", e, ev)
+	}
+	kill.Duration = sd("20s")
+	if _, ev := efficacy(kill, agg(40), agg(10)); strings.Contains(ev, "after the kill") {
+		t.Errorf("a kill with a duration is judged on its window: %s", ev)
+	}
 }
 
 func TestRecoveryTime(t *testing.T) {

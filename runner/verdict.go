@@ -152,6 +152,11 @@ func efficacy(f schema.Fault, during, steady *aggregate.Agg) (string, string) {
 	dp99 := during.Quantile(0.99) - steady.Quantile(0.99)
 	derr := during.ErrorRate() - steady.ErrorRate()
 	ev := fmt.Sprintf("p50 %+.1fms, p99 %+.1fms, errors %+.2f points vs steady", dp50, dp99, derr)
+	if f.Instant() {
+		// A kill with just start acts at the instant; its window is
+		// the time after it that it is judged on.
+		ev += fmt.Sprintf(" over the %s after the kill", schema.OneShotWindow)
+	}
 	moved := false
 	switch {
 	case f.NetworkDelay != nil:

@@ -203,7 +203,14 @@ func hiddenRule(e cueErr, owner []string, visible map[string]bool, pf posFinder,
 		if m := boundRE.FindStringSubmatch(e.msg); m != nil {
 			end, _ := strconv.ParseInt(m[1], 10, 64)
 			total, _ := strconv.ParseInt(m[2], 10, 64)
-			return diagAt(pf, prefix, append(slices.Clone(owner), "duration"), scenario,
+			dur := append(slices.Clone(owner), "duration")
+			if _, depth := pf.find(append(slices.Clone(prefix), dur...)); depth < len(prefix)+len(dur) {
+				// No duration: a one-shot fault judged on OneShotWindow.
+				return diagAt(pf, prefix, owner, scenario,
+					fmt.Sprintf("a podKill or containerKill without duration is judged on the %s after its start, until %s, after the load ends at %s: start it earlier, give it a shorter duration, or lengthen the load",
+						OneShotWindow, Duration(end), Duration(total))), true
+			}
+			return diagAt(pf, prefix, dur, scenario,
 				fmt.Sprintf("the fault window ends at %s, after the load ends at %s: start the fault earlier, shorten it, or lengthen the load",
 					Duration(end), Duration(total))), true
 		}
@@ -550,6 +557,9 @@ func humanize(e cueErr, v ...cue.Value) string {
 	}
 	switch {
 	case e.msg == "field is required but not present":
+		if len(e.rel) == 3 && e.rel[0] == "faults" && e.rel[2] == "duration" {
+			return `missing required field "duration": a fault lasts for a window (only a podKill or containerKill, which acts once at start, may leave it out)`
+		}
 		if len(e.rel) > 0 {
 			return fmt.Sprintf("missing required field %q", e.rel[len(e.rel)-1])
 		}

@@ -1,5 +1,7 @@
 package schema
 
+import "time"
+
 // The Go mirror of schema/scenario.cue. Field names and JSON tags follow the
 // CUE schema exactly; TestGoTypesMirrorSchema keeps the two in step. Optional
 // fields are pointers or omitempty so that an unset field stays unset.
@@ -154,7 +156,7 @@ type LabelRequirement struct {
 // Fault mirrors #Fault. Exactly one of the kind fields is set.
 type Fault struct {
 	Start    Duration  `json:"start"`
-	Duration Duration  `json:"duration"`
+	Duration Duration  `json:"duration,omitempty"`
 	Mode     string    `json:"mode,omitempty"`
 	Value    int       `json:"value,omitempty"`
 	Selector *Selector `json:"selector,omitempty"`
@@ -218,8 +220,31 @@ func (f *Fault) Kind() string {
 	return ""
 }
 
+// OneShot reports whether the fault acts once, at its start (podKill,
+// containerKill: Chaos Mesh's one-shot actions), rather than for a window.
+func (f *Fault) OneShot() bool { return f.PodKill != nil || f.ContainerKill != nil }
+
+// OneShotWindow is the window of a one-shot fault written with just start:
+// the kill happens at the instant start, and the fault phase and the fault's
+// efficacy are judged on the OneShotWindow after it (the time the service
+// has to show the effect). A duration, when written, sets that window.
+const OneShotWindow = Duration(30 * time.Second)
+
+// Instant reports whether the fault is one-shot with no duration: its
+// Chaos Mesh object has none, and its window is OneShotWindow.
+func (f *Fault) Instant() bool { return f.Duration == 0 && f.OneShot() }
+
+// Window is the span the fault is judged over: its duration, or
+// OneShotWindow for an instant one-shot fault.
+func (f *Fault) Window() Duration {
+	if f.Instant() {
+		return OneShotWindow
+	}
+	return f.Duration
+}
+
 // End is the end of the fault window, as an offset from the load start.
-func (f *Fault) End() Duration { return f.Start + f.Duration }
+func (f *Fault) End() Duration { return f.Start + f.Window() }
 
 // NetworkPeer mirrors #NetworkPeer.
 type NetworkPeer struct {

@@ -29,8 +29,9 @@ fault for each chaos, every field carried over.
 Fault windows come from each chaos's duration, and in a Workflow from the
 Serial, Parallel and Suspend templates' order and deadlines; they are shifted
 by --lead so that the run has a steady phase. A Schedule's chaos fires once.
-A one-shot fault (pod-kill, container-kill) without a duration gets the
-window --one-shot-window.
+A one-shot fault (pod-kill, container-kill) without a duration is written
+with just start, as in Chaos Mesh: the kill happens at that instant and is
+judged on the 30 s after it; --one-shot-window gives it a duration instead.
 
 The scenario's target.url and load are placeholders: fill them in; vet names
 them until you do. A field faultline cannot carry is an error naming the
@@ -58,7 +59,7 @@ Exit codes: 0 imported, 3 a manifest cannot be imported, 2 usage error, 1 faultl
 				flag string
 				v    time.Duration
 			}{{"--lead", lead}, {"--recovery", recovery}, {"--one-shot-window", oneShot}} {
-				if d.v < 0 || (d.v == 0 && d.flag != "--lead") {
+				if d.v < 0 || (d.v == 0 && d.flag == "--recovery") {
 					return usageError{fmt.Errorf("%s must be a positive duration, not %s", d.flag, d.v)}
 				}
 			}
@@ -119,7 +120,7 @@ Exit codes: 0 imported, 3 a manifest cannot be imported, 2 usage error, 1 faultl
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of objects without metadata.namespace")
 	cmd.Flags().DurationVar(&lead, "lead", 30*time.Second, "steady phase before the first fault (0: none)")
 	cmd.Flags().DurationVar(&recovery, "recovery", 30*time.Second, "how long the load runs after the last fault")
-	cmd.Flags().DurationVar(&oneShot, "one-shot-window", 30*time.Second, "fault window of a pod-kill or container-kill without a duration")
+	cmd.Flags().DurationVar(&oneShot, "one-shot-window", 0, "duration given to a pod-kill or container-kill without one (0: none, the kill is an instant judged on the 30s after it)")
 	return cmd
 }
 

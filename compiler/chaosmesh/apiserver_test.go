@@ -2,6 +2,7 @@ package chaosmesh_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,7 +22,8 @@ import (
 func TestMain(m *testing.M) { kubetest.Main(m) }
 
 // TestCompiledObjectsAcceptedByAPIServer compiles every library scenario
-// and the every-kind test scenario, and applies every emitted Chaos Mesh
+// and the compiler's test scenarios (every-kind, chaos-mesh-fields), takes
+// the import corpus compiled back, and applies every emitted Chaos Mesh
 // object and Workflow to a REAL API server (embedded etcd and
 // apiextensions-apiserver, started by the test) with the generated CRDs
 // installed: server-side apply with strict field validation must accept
@@ -64,8 +66,37 @@ func TestCompiledObjectsAcceptedByAPIServer(t *testing.T) {
 			objects = append(objects, u)
 		}
 	}
-	if len(objects) < 20 {
-		t.Fatalf("only %d objects compiled; the every-kind scenario alone has 17 faults", len(objects))
+	if len(objects) < 40 {
+		t.Fatalf("only %d objects compiled; the every-kind scenario alone has 17 faults, chaos-mesh-fields 20", len(objects))
+	}
+	// The import corpus: each manifest imported and compiled back
+	// (compiler/importer's golden .compiled.yaml files, spec-equal to the
+	// originals there).
+	corpus, err := filepath.Glob("../importer/testdata/golden/*.compiled.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nCorpus := 0
+	for _, p := range corpus {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---\n") {
+			doc = strings.TrimPrefix(doc, "---\n")
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			objects = append(objects, u)
+			nCorpus++
+		}
+	}
+	if nCorpus < 38 {
+		t.Fatalf("only %d objects from the import corpus (%d files)", nCorpus, len(corpus))
 	}
 	kinds := map[string]bool{}
 	apply := func(u *unstructured.Unstructured) error {

@@ -388,6 +388,13 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 	}
 	meta := e.meta(ObjectName(e.s.Name, pf), ns, pf.Name)
 	dur := ref(durStr(f.Duration))
+	if f.Instant() {
+		// A one-shot fault written with just start: Chaos Mesh's
+		// pod-kill and container-kill need no duration. Its Workflow node
+		// keeps a deadline (the judged window, End-Start), after which
+		// Chaos Mesh deletes the object, so that the track ends.
+		dur = nil
+	}
 	nFindings := len(e.findings)
 	c := Chaos{Fault: pf, embed: &v1alpha1.EmbedChaos{}}
 
@@ -797,8 +804,9 @@ func (c *Chaos) setStress(meta metav1.ObjectMeta, spec v1alpha1.StressChaosSpec,
 
 // setPod sets a PodChaos. pod-kill and container-kill are one-shot in Chaos
 // Mesh (IsOneShot): injected once, nothing to recover; their duration only
-// says when the object counts as finished, and is kept so that every object
-// carries the fault window it belongs to.
+// says when the object counts as finished. A fault written with a duration
+// keeps it, so that the object carries the window it is judged in; one
+// written with just start (schema.Fault.Instant) has none (dur is nil).
 func (c *Chaos) setPod(meta metav1.ObjectMeta, spec v1alpha1.PodChaosSpec, dur *string) {
 	c.Kind, c.templateType = "PodChaos", v1alpha1.TypePodChaos
 	ws := spec

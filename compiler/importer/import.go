@@ -38,9 +38,10 @@ type Options struct {
 	Lead schema.Duration
 	// Recovery is how long the load runs after the last fault. Default: 30s.
 	Recovery schema.Duration
-	// OneShot is the window given to a one-shot fault (pod-kill,
-	// container-kill) that has no duration: Chaos Mesh injects it once and
-	// the window is the time its effect is judged in. Default: 30s.
+	// OneShot is the duration given to a one-shot fault (pod-kill,
+	// container-kill) that has none: the window its effect is judged in.
+	// Default (0): none; the fault has just start, as in Chaos Mesh (an
+	// instant, judged on schema.OneShotWindow after it).
 	OneShot schema.Duration
 	// Validator checks and defaults objects with Chaos Mesh's rules.
 	// Default: a new crd.Validator.
@@ -104,9 +105,6 @@ func Import(ctx context.Context, files []File, opts Options) (*Result, error) {
 	}
 	if opts.Recovery == 0 {
 		opts.Recovery = schema.Duration(30 * time.Second)
-	}
-	if opts.OneShot == 0 {
-		opts.OneShot = schema.Duration(30 * time.Second)
 	}
 	im := &importer{ctx: ctx, opts: opts, v: opts.Validator}
 	if im.v == nil {

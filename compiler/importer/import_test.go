@@ -97,8 +97,8 @@ func compileBack(t *testing.T, data []byte, format string) *chaosmesh.Manifests 
 // scenario (YAML and CUE) and the compiled specs as golden files, and
 // checks the round trip: the scenario as written, vetted and compiled,
 // gives back each original spec (Chaos Mesh's defaults filled in on both
-// sides), and a hand-written scenario beside it, where there is one,
-// compiles to the same specs.
+// sides), and the hand-written scenario beside it (testdata/handwritten,
+// one per manifest) compiles to the same specs.
 func TestCorpus(t *testing.T) {
 	manifests, err := filepath.Glob("testdata/corpus/*.yaml")
 	if err != nil {
@@ -162,10 +162,14 @@ func TestCorpus(t *testing.T) {
 				}
 			}
 
-			// A hand-written scenario for the same chaos compiles to the
-			// same specs.
+			// The hand-written scenario for the same chaos (written from
+			// Chaos Mesh's documentation, not from the import) compiles to
+			// the same specs. Every manifest has one.
 			hand := filepath.Join("testdata", "handwritten", name+".yaml")
-			if data, err := os.ReadFile(hand); err == nil {
+			data, err := os.ReadFile(hand)
+			if err != nil {
+				t.Errorf("%v: every corpus manifest needs a hand-written scenario", err)
+			} else {
 				m := compileBack(t, data, FormatYAML)
 				got := map[string]bool{}
 				for _, ch := range m.Chaos {
@@ -244,5 +248,26 @@ func TestWindows(t *testing.T) {
 	}
 	if d := res.Scenario.Load.Duration.String(); d != "2m15s" {
 		t.Errorf("load duration %s, want 2m15s (last end 1m45s + 30s recovery)", d)
+	}
+}
+
+// TestOneShot: a pod-kill without a duration is imported with just start
+// (an instant, as in Chaos Mesh), or with Options.OneShot as its duration.
+func TestOneShot(t *testing.T) {
+	for _, tc := range []struct {
+		oneShot schema.Duration
+		want    schema.Duration
+	}{{0, 0}, {schema.Duration(45e9), schema.Duration(45e9)}} {
+		res, err := Import(context.Background(), readFiles(t, "testdata/corpus/multi.yaml"), Options{Validator: validator, OneShot: tc.oneShot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := res.Scenario.Faults["pod-kill-example"]
+		if f.Duration != tc.want || f.Instant() != (tc.want == 0) {
+			t.Errorf("OneShot %s: duration %s (instant %v), want %s", tc.oneShot, f.Duration, f.Instant(), tc.want)
+		}
+		if len(res.Notes) == 0 || !strings.Contains(strings.Join(res.Notes, "\n"), "pod-kill-example") {
+			t.Errorf("OneShot %s: no note on the one-shot fault: %q", tc.oneShot, res.Notes)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/docker/go-units"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,7 +77,11 @@ func (im *importer) scenario(name string) (*schema.Scenario, map[string]client.O
 				continue
 			}
 			f.Duration = im.opts.OneShot
-			im.notes = append(im.notes, fmt.Sprintf("%s: %s is one-shot and has no duration; its fault window is %s, the time its effect is judged in (--one-shot-window)", it.object, f.Kind(), f.Duration))
+			if f.Duration == 0 {
+				im.notes = append(im.notes, fmt.Sprintf("%s: %s is one-shot and has no duration: the fault has just start, and is judged on the %s after it (--one-shot-window gives it a duration)", it.object, f.Kind(), schema.OneShotWindow))
+			} else {
+				im.notes = append(im.notes, fmt.Sprintf("%s: %s is one-shot and has no duration; its fault window is %s, the time its effect is judged in (--one-shot-window)", it.object, f.Kind(), f.Duration))
+			}
 		}
 		n := uniqueName(it.name, used)
 		s.Faults[n] = f
@@ -247,6 +252,12 @@ func specMap(ctx context.Context, v *crd.Validator, obj client.Object) (map[stri
 		return nil, err
 	}
 	delete(m, "duration")
+	// An HTTPChaos without a path and one with path "*" select the same
+	// requests: Chaos Mesh's proxy matches the path glob only when one is
+	// given, and "*" matches every path.
+	if _, ok := def.(*v1alpha1.HTTPChaos); ok && m["path"] == "*" {
+		delete(m, "path")
+	}
 	return m, nil
 }
 

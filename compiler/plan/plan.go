@@ -55,6 +55,10 @@ type Fault struct {
 	Kind  string   `json:"kind"`
 	Start Duration `json:"start"`
 	End   Duration `json:"end"`
+	// Instant is true for a one-shot fault written with just start: it
+	// acts at Start, and [Start, End) is the window its effect is judged
+	// in (schema.OneShotWindow).
+	Instant bool `json:"instant,omitempty"`
 }
 
 // Phase is one phase's window. For recovery, JudgeFrom is where its SLOs
@@ -85,7 +89,7 @@ func New(s *schema.Scenario) (*Plan, error) {
 	}
 	p := &Plan{Scenario: s.Name, Version: s.Version, ContentHash: hash, LoadEnd: Duration(s.LoadLength()), Source: s}
 	for name, f := range s.Faults {
-		p.Faults = append(p.Faults, Fault{Name: name, Kind: f.Kind(), Start: f.Start, End: f.End()})
+		p.Faults = append(p.Faults, Fault{Name: name, Kind: f.Kind(), Start: f.Start, End: f.End(), Instant: f.Instant()})
 	}
 	slices.SortFunc(p.Faults, func(a, b Fault) int {
 		if a.Start != b.Start {

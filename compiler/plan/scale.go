@@ -50,6 +50,10 @@ func Scale(s *schema.Scenario, f float64) (*schema.Scenario, error) {
 	if s.Faults != nil {
 		c.Faults = maps.Clone(s.Faults)
 		for name, flt := range c.Faults {
+			// An instant one-shot fault's judged window (OneShotWindow)
+			// is scaled too: the scaled fault gets it as its duration
+			// (Chaos Mesh ignores a duration on pod-kill and
+			// container-kill: the kill still happens once, at start).
 			end := scale(flt.End())
 			flt.Start = scale(flt.Start)
 			// Scale the end rather than the duration, so that a fault that
