@@ -379,8 +379,8 @@ func (b *Backend) checkAccess(ctx context.Context, objs []*Object) ([]Refusal, e
 		k, verb := r.key, r.verb
 		{
 			review := &unstructured.Unstructured{Object: map[string]any{
+				// No metadata: kube-apiserver refuses a review with any (422 "must be empty").
 				"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-				"metadata": map[string]any{"generateName": "faultline-"},
 				"spec": map[string]any{"resourceAttributes": map[string]any{
 					"namespace": k.ns, "verb": verb, "group": r.group, "version": r.version, "resource": k.res,
 				}},

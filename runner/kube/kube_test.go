@@ -662,9 +662,9 @@ func TestStopRestart(t *testing.T) {
 }
 
 // TestChaosMeshMissingAndPermissionDenied: on a server without Chaos Mesh's CRDs the preflight
-// says so (exit 7); on a server whose authorization API denies (a CRD serving
-// SelfSubjectAccessReview whose status defaults to allowed=false stands in for RBAC, which the test
-// server lacks) the run is refused naming the fault, the verb and the namespace (exit 2).
+// says so (exit 7); on a server whose authorization API denies (kubetestctl.AccessReviews stands
+// in for it: the test server has no RBAC) the run is refused naming the fault, the verb and the
+// namespace (exit 2).
 func TestChaosMeshMissingAndPermissionDenied(t *testing.T) {
 	s := kubetest.Start(t)
 	ctx := context.Background()
@@ -682,7 +682,16 @@ func TestChaosMeshMissingAndPermissionDenied(t *testing.T) {
 		t.Errorf("error %q does not say how to fix it", err)
 	}
 
-	if err := s.InstallCRDs(ctx, append(crdsNamed(t, "podchaos"), denyingAccessReviews())); err != nil {
+	if err := s.InstallCRDs(ctx, crdsNamed(t, "podchaos")); err != nil {
+		t.Fatal(err)
+	}
+	ar := &kubetestctl.AccessReviews{Allow: func(map[string]string) (bool, string) { return false, "test: no RBAC grants this" }}
+	cfg, stop, err := ar.Start(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if c, err = kube.NewClients(cfg); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = backend(t, c, p, kube.Config{})
@@ -698,36 +707,5 @@ func TestChaosMeshMissingAndPermissionDenied(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
-	}
-}
-
-// denyingAccessReviews is a CRD that serves authorization.k8s.io/v1 selfsubjectaccessreviews:
-// every review created comes back with status.allowed=false (a schema default).
-func denyingAccessReviews() *apiextensionsv1.CustomResourceDefinition {
-	preserve := true
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "selfsubjectaccessreviews.authorization.k8s.io",
-			Annotations: map[string]string{"api-approved.kubernetes.io": "unapproved, test only"}},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "authorization.k8s.io",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "selfsubjectaccessreviews", Singular: "selfsubjectaccessreview",
-				Kind: "SelfSubjectAccessReview", ListKind: "SelfSubjectAccessReviewList"},
-			Scope: apiextensionsv1.ClusterScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{
-						"spec": {Type: "object", XPreserveUnknownFields: &preserve},
-						"status": {Type: "object",
-							Default: &apiextensionsv1.JSON{Raw: []byte(`{"allowed":false,"reason":"test: no RBAC grants this"}`)},
-							Properties: map[string]apiextensionsv1.JSONSchemaProps{
-								"allowed": {Type: "boolean"},
-								"reason":  {Type: "string"},
-							}},
-					},
-				}},
-			}},
-		},
 	}
 }
