@@ -77,6 +77,7 @@ Exit codes:
 		newPushCmd(),
 		newPullCmd(),
 		newMaturityCmd(),
+		newGrafanaCmd(),
 		newStressWorkerCmd(),
 	)
 	return root

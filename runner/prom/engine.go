@@ -55,8 +55,8 @@ type EngineWriter struct {
 	// start; nil: its start. It is asked once Lag-AtWithin has passed.
 	At       func(start int64, tag int32) int64
 	AtWithin time.Duration
-	// Gauges returns the gauges' points at an instant (Unix ms): the
-	// faults' faultline_fault_active.
+	// Gauges returns the gauges' points at an instant (Unix ms), asked
+	// at every cut: the faults' faultline_fault_active.
 	Gauges func(t int64) []Point
 
 	shards [16]engShard
@@ -239,7 +239,9 @@ func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) err
 		}
 		pts = append(pts, w.points(stamp(c))...)
 		if w.Gauges != nil {
-			pts = append(pts, w.Gauges(stamp(c))...)
+			// The gauges' state AT the cut: a fault's first instant reads 1,
+			// its end 0.
+			pts = append(pts, w.Gauges(c/1e6)...)
 		}
 	}
 	w.carry = append(w.carry, obsv[k:]...)
