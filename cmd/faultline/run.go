@@ -166,6 +166,11 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 					return usageError{err}
 				}
 			}
+			if backend == "kubernetes" {
+				if ds := clusterGRPCFaults(l); len(ds) > 0 {
+					return usageError{errors.New(ds.Error())}
+				}
+			}
 			promWrite, err := promWriteFlag(cmd)
 			if err != nil {
 				return err
@@ -291,6 +296,18 @@ func newRunID() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// clusterGRPCFaults refuses each grpcFault on the kubernetes backend
+// before anything connects: Chaos Mesh has no gRPC fault.
+func clusterGRPCFaults(l *schema.Loaded) schema.Diagnostics {
+	var ds schema.Diagnostics
+	for name, f := range l.Scenario.Faults {
+		if f.GRPCFault != nil {
+			ds = append(ds, l.Pos("faults."+name+".grpcFault", "the kubernetes backend cannot run a grpcFault: Chaos Mesh has no gRPC fault (its HTTPChaos reads HTTP/1.x, not gRPC's HTTP/2); run it with --backend local, or use a network fault"))
+		}
+	}
+	return ds.Sort()
 }
 
 // inClusterGRPC refuses what --load in-cluster cannot do with gRPC calls:
