@@ -19,6 +19,9 @@ type Diagnostic struct {
 	// "faults.jitter.networkDelay.latency".
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
+	// Severity is SeverityError (a problem: vet fails) or SeverityNote
+	// (worth knowing, not wrong: vet passes). Empty means an error.
+	Severity string `json:"severity,omitempty"`
 
 	empty bool // no scenario files at a path
 }
@@ -27,7 +30,14 @@ type Diagnostic struct {
 // scenario files at all (vet --allow-empty accepts that).
 func (d Diagnostic) NoScenarios() bool { return d.empty }
 
-// String formats the diagnostic as file:line:col: path: message.
+// Severities of a diagnostic.
+const (
+	SeverityError = "error"
+	SeverityNote  = "note"
+)
+
+// String formats the diagnostic as file:line:col: path: message, a note as
+// file:line:col: note: path: message.
 func (d Diagnostic) String() string {
 	var b strings.Builder
 	b.WriteString(d.File)
@@ -35,6 +45,9 @@ func (d Diagnostic) String() string {
 		fmt.Fprintf(&b, ":%d:%d", d.Line, d.Column)
 	}
 	b.WriteString(": ")
+	if d.Severity == SeverityNote {
+		b.WriteString("note: ")
+	}
 	if d.Path != "" {
 		b.WriteString(d.Path)
 		b.WriteString(": ")

@@ -60,10 +60,13 @@ found), 2 usage error.`,
 			loaded = slices.DeleteFunc(loaded, func(l *schema.Loaded) bool {
 				return slices.ContainsFunc(diags, func(d schema.Diagnostic) bool { return d.File == l.File && d.Scenario == l.Scenario.Name })
 			})
+			// Notes (defaults that differ from Chaos Mesh's) on the valid
+			// scenarios: said, never failing.
+			notes := schema.Notes(loaded)
 			if output == "json" {
-				err = writeVetJSON(cmd.OutOrStdout(), loaded, diags)
+				err = writeVetJSON(cmd.OutOrStdout(), loaded, diags, notes)
 			} else {
-				err = writeVetText(cmd.OutOrStdout(), cmd.ErrOrStderr(), loaded, diags)
+				err = writeVetText(cmd.OutOrStdout(), cmd.ErrOrStderr(), loaded, diags, notes)
 			}
 			if err != nil {
 				return err
@@ -79,8 +82,8 @@ found), 2 usage error.`,
 	return cmd
 }
 
-func writeVetText(stdout, stderr io.Writer, loaded []*schema.Loaded, diags schema.Diagnostics) error {
-	for _, d := range diags {
+func writeVetText(stdout, stderr io.Writer, loaded []*schema.Loaded, diags, notes schema.Diagnostics) error {
+	for _, d := range append(slices.Clone(diags), notes...) {
 		if _, err := fmt.Fprintln(stderr, d.String()); err != nil {
 			return err
 		}
@@ -106,14 +109,23 @@ type vetReport struct {
 	Valid     bool                `json:"valid"`
 	Scenarios []vetScenario       `json:"scenarios"`
 	Errors    []schema.Diagnostic `json:"errors"`
+	// Notes do not make a scenario invalid (severity "note"); errors carry
+	// severity "error".
+	Notes []schema.Diagnostic `json:"notes"`
 }
 
-func writeVetJSON(w io.Writer, loaded []*schema.Loaded, diags schema.Diagnostics) error {
-	r := vetReport{Valid: len(diags) == 0, Scenarios: []vetScenario{}, Errors: []schema.Diagnostic{}}
+func writeVetJSON(w io.Writer, loaded []*schema.Loaded, diags, notes schema.Diagnostics) error {
+	r := vetReport{Valid: len(diags) == 0, Scenarios: []vetScenario{}, Errors: []schema.Diagnostic{}, Notes: []schema.Diagnostic{}}
 	for _, l := range loaded {
 		r.Scenarios = append(r.Scenarios, vetScenario{Name: l.Scenario.Name, Version: l.Scenario.Version, File: l.File})
 	}
-	r.Errors = append(r.Errors, diags...)
+	for _, d := range diags {
+		if d.Severity == "" {
+			d.Severity = schema.SeverityError
+		}
+		r.Errors = append(r.Errors, d)
+	}
+	r.Notes = append(r.Notes, notes...)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)

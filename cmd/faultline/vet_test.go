@@ -223,3 +223,82 @@ func TestInitCueLSP(t *testing.T) {
 	})
 	t.Logf("cue lsp on rate: 0 (the schema wants >=1): %v", c.Drain(3 * time.Second)[uri])
 }
+
+// TestVetNotes: a partition without direction relies on faultline's default
+// ("both"), which differs from Chaos Mesh's ("to"): vet says so in a note at
+// the fault, on stderr, and exits 0; -o json lists it under notes with
+// severity "note" (errors keep their place, with severity "error"). A
+// partition with its direction written out gets no note.
+func TestVetNotes(t *testing.T) {
+	scenario := func(direction string) string {
+		return `name: shop
+version: 1.0.0
+target:
+  url: http://127.0.0.1:8080
+  kubernetes: {namespace: shop, selector: {app: shop}}
+load: {executor: constant-vus, vus: 1, duration: 60s, requests: [{path: /}]}
+faults:
+  cut:
+    start: 10s
+    duration: 10s
+    networkPartition: {` + direction + `peer: {selector: {labels: {app: db}}}}
+`
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(scenario("")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "vet", "s.yaml")
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vet with a note: %v\n%s", err, stderr.String())
+	}
+	want := `s.yaml:11:5: note: faults.cut.networkPartition: direction is not set, so the partition cuts traffic both ways`
+	if !strings.HasPrefix(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 || strings.Contains(stderr.String(), "problem") {
+		t.Errorf("stderr:\n%s\nwant one line starting %s", stderr.String(), want)
+	}
+	if !strings.HasPrefix(stdout.String(), "ok  shop@1.0.0") {
+		t.Errorf("stdout: %s", stdout.String())
+	}
+
+	js := exec.Command(binary, "vet", "-o", "json", "s.yaml")
+	js.Dir = dir
+	out, err := js.Output()
+	if err != nil {
+		t.Fatalf("vet -o json: %v", err)
+	}
+	var r vetReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Valid || len(r.Errors) != 0 || len(r.Notes) != 1 || r.Notes[0].Severity != "note" || r.Notes[0].Line != 11 ||
+		r.Notes[0].Path != "faults.cut.networkPartition" || len(r.Scenarios) != 1 {
+		t.Errorf("vet -o json: %s", out)
+	}
+
+	// An error in JSON carries severity "error".
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(scenario(""), "vus: 1", "vus: 0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	js = exec.Command(binary, "vet", "-o", "json", "s.yaml")
+	js.Dir = dir
+	out, _ = js.Output()
+	r = vetReport{}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Valid || len(r.Errors) == 0 || r.Errors[0].Severity != "error" || len(r.Notes) != 0 {
+		t.Errorf("vet -o json of an invalid scenario: %s", out)
+	}
+
+	for _, d := range []string{"direction: both, ", "direction: to, "} {
+		if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(scenario(d)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := runFaultline(t, dir, "vet", "s.yaml"); code != 0 || strings.Contains(out, "note:") {
+			t.Errorf("vet with %q: exit %d\n%s", d, code, out)
+		}
+	}
+}

@@ -250,7 +250,10 @@ func (m mapper) network(spec *v1alpha1.NetworkChaosSpec, f *schema.Fault) {
 		}
 		f.NetworkBandwidth = b
 	case v1alpha1.PartitionAction:
-		f.NetworkPartition = &schema.NetworkPartition{Direction: direction(spec.Direction, schema.DirectionBoth), Peer: peer, Device: spec.Device}
+		// The direction is always written: faultline's default ("both")
+		// differs from Chaos Mesh's ("to"), and vet notes a partition
+		// that leaves it out.
+		f.NetworkPartition = &schema.NetworkPartition{Direction: string(spec.Direction), Peer: peer, Device: spec.Device}
 	case v1alpha1.NetemAction:
 		ne := &schema.Netem{Direction: direction(spec.Direction, schema.DirectionTo), Peer: peer, Device: spec.Device}
 		if x := tc.Delay; x != nil {
