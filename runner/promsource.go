@@ -118,9 +118,28 @@ func (r *run) promRuntime(c *prom.Client, windows []results.Window) {
 		r.infra("reading the Go runtime SLIs from Prometheus: " + err.Error())
 		return
 	}
+	// Without a direct scrape, the runtime plots come from Prometheus too:
+	// the worst pod's gauges, per second with a sample.
+	var pts []results.RuntimePoint
+	r.mu.Lock()
+	noSeries := len(r.rtSeries) == 0
+	r.mu.Unlock()
+	if noSeries {
+		secs := int(math.Ceil(r.res.EndedAt.Sub(r.tl.LoadStart()).Seconds()))
+		ps, err := rt.PerSecond(ctx, r.tl.LoadStart(), secs)
+		if err != nil {
+			r.res.Warnings = append(r.res.Warnings, "reading the runtime plots from Prometheus: "+err.Error())
+		}
+		for _, p := range ps {
+			pts = append(pts, results.RuntimePoint{Offset: float64(p.Second), Goroutines: nan0(p.Goroutines), HeapInUse: nan0(p.HeapInUse), RSS: nan0(p.RSS)})
+		}
+	}
 	r.mu.Lock()
 	maps.Copy(r.runtime, got)
 	r.scrapeOK = true
+	if len(r.rtSeries) == 0 {
+		r.rtSeries = pts
+	}
 	r.mu.Unlock()
 	if n := got[plan.Steady]; n == nil || n.Samples == 0 {
 		r.logf("prometheus %s: no Go runtime series for {%s} during the run: the runtime SLOs have no data", c.URL, rt.Matchers)
@@ -170,6 +189,9 @@ func (r *run) promSnapshot(c *prom.Client, windows []results.Window) (Snapshot, 
 		snap.Series = append(snap.Series, p)
 	}
 	r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("in-cluster load read from Prometheus %s: %d runner(s)", c.URL, d.Runners()))
+	if err := r.writeFaultActive(ctx, strings.TrimSuffix(c.URL, "/")+"/api/v1/write", windows); err != nil {
+		r.res.Warnings = append(r.res.Warnings, "writing "+prom.FaultActive+" for the dashboard: "+err.Error())
+	}
 	return snap, nil
 }
 

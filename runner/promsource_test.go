@@ -160,7 +160,8 @@ func promPlan(t *testing.T, promURL string) *plan.Plan {
 // pushed in its actual window, summed over both runners; p99 within 2% of
 // the exact quantile of the same samples; the throughput SLO judged on the
 // sum (200/s; a runner alone has 100/s); the gcPause SLO judged from
-// go_gc_duration_seconds, not no-data.
+// go_gc_duration_seconds, not no-data; the runtime plots read from
+// Prometheus; faultline_fault_active written over the fault's window.
 func TestInClusterFromPrometheus(t *testing.T) {
 	svc := defaultCollectorService(t)
 	srv := promtest.Start(t, promtest.Target{Addr: svc, Labels: map[string]string{"namespace": "shop", "pod": "checkout-0"}})
@@ -202,6 +203,28 @@ func TestInClusterFromPrometheus(t *testing.T) {
 			t.Errorf("%s: p99 %.3fms from Prometheus, %.3fms exact (%.2f%%)", ph.Name, ph.P99, exact, 100*rel)
 		}
 		t.Logf("%s [%.2f, %.2f): %d requests, %d failed, p99 %.3fms (exact %.3fms), %.1f req/s", ph.Name, ph.JudgedFrom, ph.End, ph.Requests, ph.Failed, ph.P99, exact, ph.Throughput)
+	}
+	// Without a direct scrape the runtime plots come from Prometheus; the
+	// fault window is written as faultline_fault_active for the dashboard.
+	if len(res.Runtime) < 3 || res.Runtime[0].Goroutines <= 0 {
+		t.Errorf("runtime series from Prometheus: %+v", res.Runtime)
+	}
+	fa, err := (&prom.Client{URL: srv.URL}).Raw(context.Background(), prom.FaultActive+`{faultline_run_id="r1",fault="jitter"}`, res.LoadStart.Add(-time.Second), res.EndedAt.Add(time.Second))
+	if err != nil || len(fa) != 1 || len(res.Faults) != 1 {
+		t.Fatalf("%s: %v, %d series", prom.FaultActive, err, len(fa))
+	}
+	ones := 0
+	for _, p := range fa[0].Floats {
+		in := p.T >= res.Faults[0].Start.UnixMilli() && p.T < res.Faults[0].End.UnixMilli()
+		if (p.V == 1) != in {
+			t.Errorf("%s at %d = %v, the fault's window [%d, %d)", prom.FaultActive, p.T, p.V, res.Faults[0].Start.UnixMilli(), res.Faults[0].End.UnixMilli())
+		}
+		if p.V == 1 {
+			ones++
+		}
+	}
+	if ones < 2 {
+		t.Errorf("%s: %d points at 1 over a 2s fault", prom.FaultActive, ones)
 	}
 	for _, s := range res.SLOs {
 		t.Logf("SLO %s %s: %s measured %.4g (%s)", s.Phase, s.SLO, s.Status, s.Measured, s.Note)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"faultline.dev/faultline/compiler/k6"
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/load"
+	"faultline.dev/faultline/results"
 	"faultline.dev/faultline/runner/aggregate"
 	"faultline.dev/faultline/runner/prom"
 )
@@ -226,4 +228,41 @@ func (t *Timeline) faultActive(at int64, testWide map[string]string) []prom.Poin
 		out = append(out, prom.Point{Labels: l, T: at, V: v})
 	}
 	return out
+}
+
+// writeFaultActive writes, after an in-cluster run, every fault's
+// faultline_fault_active over the run (a point a second, and at each
+// window's bounds), so the dashboard shows its fault windows as it does a
+// local run's. The k6 runners' remote write already needs the receiver.
+func (r *run) writeFaultActive(ctx context.Context, url string, windows []results.Window) error {
+	start := r.tl.LoadStart()
+	if start.IsZero() || len(windows) == 0 {
+		return nil
+	}
+	stamps := []int64{}
+	for t := start; t.Before(r.res.EndedAt); t = t.Add(time.Second) {
+		stamps = append(stamps, t.UnixMilli())
+	}
+	stamps = append(stamps, r.res.EndedAt.UnixMilli())
+	for _, w := range windows {
+		stamps = append(stamps, w.Start.UnixMilli())
+		if !w.End.IsZero() {
+			stamps = append(stamps, w.End.UnixMilli())
+		}
+	}
+	slices.Sort(stamps)
+	stamps = slices.Compact(stamps)
+	testWide := map[string]string{prom.LabelScenario: r.p.Scenario, prom.LabelVersion: r.p.Version, prom.LabelRunID: r.o.RunID}
+	var pts []prom.Point
+	for _, at := range stamps {
+		pts = append(pts, r.tl.faultActive(at, testWide)...)
+	}
+	for len(pts) > 0 {
+		n := min(len(pts), 5000)
+		if err := prom.Push(ctx, nil, url, pts[:n]); err != nil {
+			return err
+		}
+		pts = pts[n:]
+	}
+	return nil
 }

@@ -151,3 +151,39 @@ func fmax(a, b float64) float64 {
 	}
 	return math.Max(a, b)
 }
+
+// RuntimePoint is the worst pod's goroutines, heap in use and RSS in one
+// second (the largest sample of any pod; NaN when none).
+type RuntimePoint struct {
+	Second                     int
+	Goroutines, HeapInUse, RSS float64
+}
+
+// PerSecond reads the gauges of [start, start+secs s) and returns one
+// point per second that has any sample: the worst pod's, for a plot.
+func (r *Runtime) PerSecond(ctx context.Context, start time.Time, secs int) ([]RuntimePoint, error) {
+	end := start.Add(time.Duration(secs) * time.Second)
+	var got [3][]Series
+	for i, name := range []string{Goroutines, HeapInUse, RSS} {
+		ss, err := r.C.Raw(ctx, r.sel(name, ""), start, end)
+		if err != nil {
+			return nil, err
+		}
+		got[i] = ss
+	}
+	var out []RuntimePoint
+	for sec := range secs {
+		w := Window{From: start.Add(time.Duration(sec) * time.Second).UnixMilli(), To: start.Add(time.Duration(sec+1) * time.Second).UnixMilli()}
+		p := RuntimePoint{Second: sec}
+		any := false
+		for i, v := range []*float64{&p.Goroutines, &p.HeapInUse, &p.RSS} {
+			_, x, n, _ := r.worst(got[i], w)
+			*v = x
+			any = any || n > 0
+		}
+		if any {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
