@@ -14,6 +14,7 @@ build: ## build bin/faultline
 
 test: tsc editor ## run every test (no cluster, no network beyond loopback)
 	$(GO) test -timeout 20m $(PKGS)
+	cd runner/report/grafanacheck && $(GO) test ./...
 
 e2e: ## end-to-end tests against Chaos Mesh's real controller-manager and a real kube-apiserver (e2e/; builds them into bin/e2e first: ~15 min cold, ~1 min warm)
 	cd e2e && $(GO) test -count=1 -timeout 60m ./...
