@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"faultline.dev/faultline/compiler/chaosmesh/crd"
 	"faultline.dev/faultline/internal/exitcode"
@@ -292,6 +294,44 @@ slos:
 	t.Logf("interrupted run ended %s after its start (SIGINT at 3s)", time.Since(start).Round(time.Millisecond))
 	if l := left(); len(l) > 0 {
 		t.Errorf("an interrupted run left %v", l)
+	}
+
+	// Someone pauses the fault mid-run: Chaos Mesh recovers its targets and keeps the object
+	// (issue 12, item 5); the run must say the fault stopped, never pass.
+	networkChaos := schema.GroupVersionResource{Group: "chaos-mesh.org", Version: "v1alpha1", Resource: "networkchaos"}
+	paused := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			u, err := s.Dynamic().Resource(networkChaos).Namespace("e2e").Get(context.Background(), "kube-e2e-01-jitter", metav1.GetOptions{})
+			injected := false
+			if err == nil {
+				conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+				for _, c := range conds {
+					if m, ok := c.(map[string]any); ok && m["type"] == "AllInjected" && m["status"] == "True" {
+						injected = true
+					}
+				}
+			}
+			if injected {
+				patch := []byte(`{"metadata":{"annotations":{"experiment.chaos-mesh.org/pause":"true"}}}`)
+				_, err = s.Dynamic().Resource(networkChaos).Namespace("e2e").Patch(context.Background(), "kube-e2e-01-jitter", types.MergePatchType, patch, metav1.PatchOptions{})
+				paused <- err
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		paused <- errors.New("the fault's object was never injected")
+	}()
+	code, out, res = run("paused", 0)
+	if err := <-paused; err != nil {
+		t.Fatalf("pausing: %v", err)
+	}
+	if code == exitcode.OK || res.Verdict == results.VerdictPass || !strings.Contains(out+res.Reason, "paused") {
+		t.Errorf("a fault paused mid-run: exit %d, verdict %s (%s), want a failed run saying it was paused:\n%s", code, res.Verdict, res.Reason, out)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("a paused run left %v", l)
 	}
 }
 

@@ -36,6 +36,14 @@
 // written with a normal update: Chaos Mesh's CRDs have no status subresource. Events go to
 // events.k8s.io/v1 (EventsCRD serves it on the test server; a real API server shows Chaos
 // Mesh's core/v1 Events there too).
+//
+// What the test server lacks, and what stands in for it here: Events (EventsCRD), pods (PodsCRD:
+// a stand-in group, kubetest.faultline.dev, the backend pointed at it by its tests), and the
+// authorization API (AccessReviews: a loopback proxy answering SelfSubjectAccessReviews as
+// kube-apiserver does). Not played at all: the chaos daemon (nothing is injected; records only
+// say so), pods' own lifecycle, RBAC beyond AccessReviews' policy, the garbage collector (owner
+// references are written, nobody acts on them), Chaos Mesh's webhooks, Schedule, Task and
+// StatusCheck behaviour (a StatusCheck node only reaches its deadline).
 package kubetestctl
 
 import (

@@ -37,7 +37,8 @@ func (r Ref) key() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
 
 // LeftoverError is a cleanup that could not confirm every object gone before its deadline.
 type LeftoverError struct {
-	// Objects may be left on the cluster (each expires by itself at the end of its duration).
+	// Objects may be left on the cluster (each expires by itself at the end of its duration,
+	// except the Undated ones).
 	Objects []Ref
 	// Cause is the last error seen (the API server unreachable, a stuck finalizer, ...).
 	Cause error
