@@ -64,7 +64,7 @@ load:
   preAllocatedVUs: 5
   maxVUs: 10
   requests:
-    - {name: home, path: /, expect: {status: 200}}
+    - {name: catalog, path: /catalog, expect: {status: 200}}
 faults:
   jitter:
     start: 2s
@@ -74,6 +74,8 @@ faults:
     networkDelay: {latency: 100ms}
 slos:
   steady: {errorRate: 1}
+guardrails:
+  allowedNamespaces: [shop, billing]
 `, demoTarget(t)))
 	before, _ := c.Daemon.Last(ctx)
 	// The kubeconfig flag given last wins over the admin one faultline() passes.
@@ -81,8 +83,8 @@ slos:
 	if r.code == exitcode.OK || (r.res != nil && r.res.Verdict == results.VerdictPass) {
 		t.Errorf("a user without create on NetworkChaos in billing: exit %d, verdict %s:\n%s", r.code, verdict(r), r.out)
 	}
-	if !strings.Contains(r.out, "billing") {
-		t.Errorf("the error does not name the namespace billing:\n%s", r.out)
+	if !strings.Contains(r.out, "billing") || !strings.Contains(r.out, "networkchaos") {
+		t.Errorf("the error does not name the kind and the namespace billing:\n%s", r.out)
 	}
 	calls, _ := c.Daemon.Since(ctx, before)
 	if len(calls) > 0 {

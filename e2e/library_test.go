@@ -23,20 +23,24 @@ import (
 var clusterLibrary = []struct {
 	file  string
 	scale float64
+	flags []string
 }{
-	{"checkout-jitter.cue", 0.2},       // 60s → 12s
-	{"clock-skew.cue", 0.15},           // 90s → 13.5s
-	{"cpu-starvation.cue", 0.2},        // 60s → 12s
-	{"dependency-partition.cue", 0.15}, // 90s → 13.5s
-	{"dns-failure.cue", 0.15},          // 90s → 13.5s
-	{"io-latency.cue", 0.15},           // 90s → 13.5s
-	{"lock-contention.cue", 0.2},       // 60s → 12s
-	{"memory-pressure.cue", 0.2},       // 60s → 12s
-	{"multi-stage.cue", 0.2},           // 60s → 12s
-	{"network-jitter.cue", 0.2},        // 60s → 12s
-	{"packet-loss.cue", 0.2},           // 60s → 12s
-	{"pod-kill.cue", 0.1},              // 2m → 12s
-	{"slow-downstream.yaml", 0.2},      // 60s → 12s
+	{"checkout-jitter.cue", 0.2, nil},       // 60s → 12s
+	{"clock-skew.cue", 0.15, nil},           // 90s → 13.5s
+	{"cpu-starvation.cue", 0.2, nil},        // 60s → 12s
+	{"dependency-partition.cue", 0.15, nil}, // 90s → 13.5s
+	{"dns-failure.cue", 0.15, nil},          // 90s → 13.5s
+	{"grpc-checkout.cue", 0.2, nil},         // 60s → 12s
+	{"io-latency.cue", 0.15, nil},           // 90s → 13.5s
+	{"lock-contention.cue", 0.2, nil},       // 60s → 12s
+	{"memory-pressure.cue", 0.2, nil},       // 60s → 12s
+	// multi-stage's delay stage has mode all under guardrails.maxBlastRadius 25: faultline
+	// refuses it on a cluster without --allow-blast-radius (reported; the scenario is the lead's).
+	{"multi-stage.cue", 0.2, []string{"--allow-blast-radius"}}, // 60s → 12s
+	{"network-jitter.cue", 0.2, nil},                           // 60s → 12s
+	{"packet-loss.cue", 0.2, nil},                              // 60s → 12s
+	{"pod-kill.cue", 0.1, nil},                                 // 2m → 12s
+	{"slow-downstream.yaml", 0.2, nil},                         // 60s → 12s
 }
 
 // loadLibrary loads the scenario library.
@@ -97,7 +101,7 @@ func TestLibraryCluster(t *testing.T) {
 			if s == nil {
 				t.Fatalf("%s is not a cluster scenario of the library", sc.file)
 			}
-			runLibraryScenario(t, s, sc.file, sc.scale, nil)
+			runLibraryScenario(t, s, sc.file, sc.scale, sc.flags)
 		})
 	}
 }
@@ -112,23 +116,41 @@ func runLibraryScenario(t *testing.T, s *schema.Scenario, file string, scale flo
 	if err := c.ResetPods(ctx, ns, shopPods()); err != nil {
 		t.Fatal(err)
 	}
-	url := demoTarget(t)
-	path := scenarioCopy(t, file, url)
+	url, grpcAddr := demoTargetGRPC(t)
+	path := scenarioCopy(t, file, url, grpcAddr)
 	before, err := c.Daemon.Last(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := append([]string{path, "--time-scale", strconv.FormatFloat(scale, 'f', -1, 64), "--golden-dir", filepath.Join(t.TempDir(), "no-golden")}, extra...)
-	r := faultline(t, runOpts{args: args})
-	if r.res == nil {
-		t.Fatalf("exit %d, no results.json:\n%s", r.code, r.out)
+	var r run
+	var calls []harness.Call
+	for attempt := 1; attempt <= 2; attempt++ {
+		r = faultline(t, runOpts{args: args})
+		if r.res == nil {
+			t.Fatalf("exit %d, no results.json:\n%s", r.code, r.out)
+		}
+		calls, err = c.Daemon.Since(ctx, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An SLO missed on this shared machine (the demo target's goroutines, a p99) is
+		// retried once, as TestLibraryLocal does; an error or an abort is not.
+		if r.code == exitcode.OK && r.res.Verdict == results.VerdictPass || attempt == 2 ||
+			r.res.Verdict == results.VerdictError || r.res.Verdict == results.VerdictAborted {
+			break
+		}
+		t.Logf("attempt 1: exit %d, verdict %s (%s); retrying", r.code, r.res.Verdict, r.res.Reason)
+		noLeftovers(t)
+		if err := c.ResetPods(ctx, ns, shopPods()); err != nil {
+			t.Fatal(err)
+		}
+		if before, err = c.Daemon.Last(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if r.code != exitcode.OK || r.res.Verdict != results.VerdictPass {
 		t.Errorf("exit %d, verdict %s (%s), want 0 and pass:\n%s", r.code, r.res.Verdict, r.res.Reason, r.out)
-	}
-	calls, err := c.Daemon.Since(ctx, before)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(r.res.Faults) != len(s.Faults) {
 		t.Fatalf("%d fault windows, the scenario has %d faults: %+v", len(r.res.Faults), len(s.Faults), r.res.Faults)

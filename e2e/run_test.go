@@ -33,18 +33,29 @@ func shopPods() []harness.PodSpec {
 	return pods
 }
 
-// demoTarget starts `faultline demo-target` on a free loopback port (the load of a kubernetes
+// demoTarget starts `faultline demo-target` on free loopback ports (the load of a kubernetes
 // run goes from this machine to target.url; the test points target.url here) and returns its URL.
 func demoTarget(t *testing.T) string {
+	url, _ := demoTargetGRPC(t)
+	return url
+}
+
+// demoTargetGRPC is demoTarget with the demo target's gRPC server too; it returns the HTTP URL
+// and the gRPC address.
+func demoTargetGRPC(t *testing.T) (string, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr, grpcAddr := addrs[0], addrs[1]
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, shared.bins.Faultline, "demo-target", "--listen", addr)
+	cmd := exec.CommandContext(ctx, shared.bins.Faultline, "demo-target", "--listen", addr, "--grpc-listen", grpcAddr)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
@@ -60,13 +71,13 @@ func demoTarget(t *testing.T) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return url, grpcAddr
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("demo target at %s not up:\n%s", url, out.String())
-	return ""
+	return "", ""
 }
 
 // run is one `faultline run` of the test.
@@ -80,7 +91,8 @@ type run struct {
 // runOpts are the ways a test drives a run.
 type runOpts struct {
 	args []string
-	// during is called once the process has started (e.g. to send SIGINT), with the process.
+	// during is called once the process has started (e.g. to send SIGINT), with the process;
+	// faultline returns after it has returned.
 	during func(p *os.Process, out *lockedBuffer)
 	// timeout bounds the run (default 3 minutes).
 	timeout time.Duration
@@ -138,10 +150,14 @@ func faultline(t *testing.T, o runOpts) run {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	during := make(chan struct{})
 	if o.during != nil {
-		go o.during(cmd.Process, out)
+		go func() { defer close(during); o.during(cmd.Process, out) }()
+	} else {
+		close(during)
 	}
 	_ = cmd.Wait()
+	<-during // its writes are visible to the caller
 	if ctx.Err() != nil {
 		t.Fatalf("faultline %s: still running after %s:\n%s", strings.Join(args, " "), timeout, out.String())
 	}
@@ -152,8 +168,9 @@ func faultline(t *testing.T, o runOpts) run {
 	return r
 }
 
-// scenarioCopy copies a library scenario into a temp dir with its target URLs pointed at url.
-func scenarioCopy(t *testing.T, file, url string) string {
+// scenarioCopy copies a library scenario into a temp dir with its target URLs pointed at url
+// (and its gRPC target at grpcAddr, if given).
+func scenarioCopy(t *testing.T, file, url string, grpcAddr ...string) string {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -165,6 +182,9 @@ func scenarioCopy(t *testing.T, file, url string) string {
 	}
 	for _, from := range []string{"http://checkout.shop.svc:8080", "http://127.0.0.1:18080"} {
 		src = bytes.ReplaceAll(src, []byte(from), []byte(url))
+	}
+	for _, g := range grpcAddr {
+		src = bytes.ReplaceAll(src, []byte("127.0.0.1:18090"), []byte(g))
 	}
 	path := filepath.Join(t.TempDir(), file)
 	if err := os.WriteFile(path, src, 0o644); err != nil {
@@ -184,11 +204,14 @@ func writeScenario(t *testing.T, name, src string) string {
 }
 
 // noLeftovers fails the test if any chaos object is left, waiting a little for finalizers.
-func noLeftovers(t *testing.T) {
+func noLeftovers(t *testing.T) { t.Helper(); noLeftoversWithin(t, 20*time.Second) }
+
+// noLeftoversWithin is noLeftovers waiting up to d.
+func noLeftoversWithin(t *testing.T, d time.Duration) {
 	t.Helper()
 	var left []string
 	var err error
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		left, err = shared.cluster.Leftovers(context.Background())
 		if err == nil && len(left) == 0 {

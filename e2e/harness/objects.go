@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"faultline.dev/faultline/compiler/chaosmesh/crd"
@@ -430,3 +431,21 @@ func (c *Cluster) registerWebhooks(ctx context.Context) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Kick annotates every object of a chaos-mesh.org resource in a namespace, so that Chaos Mesh's
+// controller reconciles them now instead of after its retry backoff (which grows to minutes
+// after many failed daemon calls).
+func (c *Cluster) Kick(ctx context.Context, resource, ns string) error {
+	res := c.Dyn.Resource(chaosGVR(resource)).Namespace(ns)
+	list, err := res.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	patch := []byte(`{"metadata":{"annotations":{"faultline.dev/e2e-kick":"` + strconv.FormatInt(time.Now().UnixNano(), 10) + `"}}}`)
+	for _, it := range list.Items {
+		if _, err := res.Patch(ctx, it.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("kicking %s %s/%s: %w", resource, ns, it.GetName(), err)
+		}
+	}
+	return nil
+}
