@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type LeftoverError struct {
 	// Undated are those of Objects that have no duration of their own: a Workflow, its nodes and
 	// the chaos objects its engine created (they stay, and keep their fault, until deleted).
 	Undated []Ref
+	// Deleting are those of Objects whose deletion the API server accepted: Chaos Mesh's
+	// finalizer lets each go only once it has recovered its targets, so their duration no
+	// longer ends them.
+	Deleting []Ref
 	// Hint says how to finish the job.
 	Hint string
 }
@@ -60,14 +65,32 @@ func (e *LeftoverError) Error() string {
 		b.WriteString("\n  ")
 		b.WriteString(r.String())
 	}
-	switch {
-	case len(e.Undated) == 0:
-		b.WriteString("\neach expires by itself at the end of its duration")
-	case len(e.Undated) == len(e.Objects):
-		b.WriteString("\nthey have no duration (a Workflow, its nodes and the chaos objects its engine created): they stay, and keep their fault, until deleted")
-	default:
-		fmt.Fprintf(&b, "\n%d of them have no duration (a Workflow, its nodes and the chaos objects its engine created): they stay, and keep their fault, until deleted; the others expire by themselves at the end of their duration", len(e.Undated))
+	deleting := map[string]bool{}
+	for _, r := range e.Deleting {
+		deleting[r.key()] = true
 	}
+	undated, dated := 0, 0
+	for _, r := range e.Objects {
+		switch {
+		case slices.ContainsFunc(e.Undated, func(u Ref) bool { return u.key() == r.key() }):
+			undated++
+		case !deleting[r.key()]:
+			dated++
+		}
+	}
+	var notes []string
+	if n := len(e.Deleting); n > 0 {
+		notes = append(notes, fmt.Sprintf("%s being deleted: Chaos Mesh's finalizer %s lets go of an object only once it has recovered its targets (a chaos daemon that keeps failing keeps it there, and perhaps its fault)",
+			count(n, len(e.Objects), "is", "are"), FinalizerRecords))
+	}
+	if undated > 0 {
+		notes = append(notes, count(undated, len(e.Objects), "has", "have")+" no duration (a Workflow, its nodes and the chaos objects its engine created): they stay, and keep their fault, until deleted")
+	}
+	if dated > 0 {
+		notes = append(notes, count(dated, len(e.Objects), "expires", "expire")+" by itself at the end of its duration")
+	}
+	b.WriteString("\n")
+	b.WriteString(strings.Join(notes, "; "))
 	if e.Hint != "" {
 		b.WriteString("; ")
 		b.WriteString(e.Hint)
@@ -76,6 +99,17 @@ func (e *LeftoverError) Error() string {
 }
 
 func (e *LeftoverError) Unwrap() error { return e.Cause }
+
+// count is "each" (all of them, one verb) or "N of them" for a note of LeftoverError.
+func count(n, all int, one, many string) string {
+	switch {
+	case n == all && n == 1:
+		return "it " + one
+	case n == all:
+		return "each " + one
+	}
+	return fmt.Sprintf("%d of them %s", n, many)
+}
 
 // Cleaner deletes faultline's objects by label and waits until they are gone.
 type Cleaner struct {
@@ -100,6 +134,7 @@ type Cleaner struct {
 
 	workflows map[string]Ref  // Workflows found: their nodes and chaos children are deleted too
 	undated   map[string]bool // keys of Workflows, their nodes and children (no duration)
+	requested map[string]bool // keys whose deletion the API server accepted
 }
 
 func (c *Cleaner) logf(format string, args ...any) {
@@ -200,10 +235,13 @@ func (c *Cleaner) Run(ctx context.Context) ([]Ref, error) {
 	if len(left) == 0 && listed {
 		return deleted, lastErr
 	}
-	var undated []Ref
+	var undated, deleting []Ref
 	for _, r := range left {
 		if c.undated[r.key()] {
 			undated = append(undated, r)
+		}
+		if c.requested[r.key()] {
+			deleting = append(deleting, r)
 		}
 	}
 	again := "faultline cleanup --all"
@@ -222,7 +260,7 @@ func (c *Cleaner) Run(ctx context.Context) ([]Ref, error) {
 	if !listed {
 		hint += " (listed above: the objects this run created; others with its label may exist)"
 	}
-	return deleted, &LeftoverError{Objects: left, Cause: lastErr, Hint: hint, Undated: undated}
+	return deleted, &LeftoverError{Objects: left, Cause: lastErr, Hint: hint, Undated: undated, Deleting: deleting}
 }
 
 var (
@@ -331,6 +369,10 @@ func (c *Cleaner) deleteAndWait(ctx context.Context, pending map[string]Ref, del
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting %s: %w", r, err)
 		}
+		if c.requested == nil {
+			c.requested = map[string]bool{}
+		}
+		c.requested[r.key()] = true
 	}
 	var mu sync.Mutex
 	var firstErr error
