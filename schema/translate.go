@@ -424,6 +424,8 @@ var patterns = []struct{ fragment, want string }{
 	{`\\.proto$`, "want the path of a .proto file"},
 	{`\\.(0|[1-9][0-9]*)\\.(0|`, "want a strict semantic version MAJOR.MINOR.PATCH such as 1.2.0 (no leading v)"},
 	{`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, "want a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit"},
+	{`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`, "want a DNS-1123 subdomain (a Kubernetes object name): lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"},
+	{`^[-._a-zA-Z0-9]{1,253}$`, "want a key of a Secret's data, such as tls.crt: letters, digits, '-', '_' or '.'"},
 	{`^https?://`, "want an absolute http:// or https:// URL"},
 	{`!~"^[-+]?[0.]+`, "want a non-zero offset such as -5m or 2h"},
 	{`!~"^[0.]+`, "want a duration greater than zero"},

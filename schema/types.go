@@ -465,6 +465,16 @@ type HTTPFault struct {
 	Delay           Duration          `json:"delay,omitempty"`
 	Replace         *HTTPReplace      `json:"replace,omitempty"`
 	Patch           *HTTPPatch        `json:"patch,omitempty"`
+	TLS             *HTTPTLS          `json:"tls,omitempty"`
+}
+
+// HTTPTLS mirrors #HTTPFault.tls.
+type HTTPTLS struct {
+	SecretName      string `json:"secretName"`
+	SecretNamespace string `json:"secretNamespace,omitempty"`
+	CertName        string `json:"certName"`
+	KeyName         string `json:"keyName"`
+	CAName          string `json:"caName,omitempty"`
 }
 
 // HTTPReplace mirrors #HTTPFault.replace.

@@ -590,7 +590,7 @@ func (e *emitter) chaos(pf plan.Fault) (Chaos, bool) {
 		}
 		c.setPod(meta, spec, dur)
 	case f.HTTPFault != nil:
-		c.setHTTP(meta, e.http(path+".httpFault", ps, f.HTTPFault), dur)
+		c.setHTTP(meta, e.http(path+".httpFault", ps, ns, f.HTTPFault), dur)
 	case f.DNSFault != nil:
 		d := f.DNSFault
 		spec := v1alpha1.DNSChaosSpec{
@@ -710,7 +710,7 @@ func (e *emitter) memSize(path, s string) string {
 	return strconv.FormatInt(n, 10)
 }
 
-func (e *emitter) http(path string, ps v1alpha1.PodSelector, h *schema.HTTPFault) v1alpha1.HTTPChaosSpec {
+func (e *emitter) http(path string, ps v1alpha1.PodSelector, ns string, h *schema.HTTPFault) v1alpha1.HTTPChaosSpec {
 	spec := v1alpha1.HTTPChaosSpec{PodSelector: ps, Port: int32(h.Port)}
 	switch h.Target {
 	case "request":
@@ -771,6 +771,17 @@ func (e *emitter) http(path string, ps v1alpha1.PodSelector, h *schema.HTTPFault
 			pa.Headers = append(pa.Headers, append([]string(nil), hd...))
 		}
 		spec.Patch = pa
+	}
+	if t := h.TLS; t != nil {
+		// The Secret's namespace defaults to the object's own.
+		tls := &v1alpha1.PodHttpChaosTLS{SecretName: t.SecretName, SecretNamespace: t.SecretNamespace, CertName: t.CertName, KeyName: t.KeyName}
+		if tls.SecretNamespace == "" {
+			tls.SecretNamespace = ns
+		}
+		if t.CAName != "" {
+			tls.CAName = ref(t.CAName)
+		}
+		spec.TLS = tls
 	}
 	if spec.Abort == nil && spec.Delay == nil && spec.Replace == nil && spec.Patch == nil {
 		e.fail(path, "the HTTP fault does nothing: set abort, delay, replace or patch")

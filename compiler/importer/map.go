@@ -427,6 +427,12 @@ func (m mapper) http(spec *v1alpha1.HTTPChaosSpec, f *schema.Fault) {
 		}
 		h.Patch = pa
 	}
+	if t := spec.TLS; t != nil {
+		h.TLS = &schema.HTTPTLS{SecretName: t.SecretName, SecretNamespace: t.SecretNamespace, CertName: t.CertName, KeyName: t.KeyName}
+		if t.CAName != nil {
+			h.TLS.CAName = *t.CAName
+		}
+	}
 	f.HTTPFault = h
 }
 

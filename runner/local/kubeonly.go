@@ -68,6 +68,7 @@ func kubernetesOnly(f schema.Fault) error {
 		add(len(h.RequestHeaders) > 0, "httpFault.requestHeaders")
 		add(len(h.ResponseHeaders) > 0, "httpFault.responseHeaders")
 		add(h.Patch != nil, "httpFault.patch")
+		add(h.TLS != nil, "httpFault.tls")
 		if r := h.Replace; r != nil {
 			add(r.Path != "", "httpFault.replace.path")
 			add(r.Method != "", "httpFault.replace.method")
