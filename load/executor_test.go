@@ -320,7 +320,11 @@ func TestExecutors(t *testing.T) {
 			name: "ramping-arrival-rate: 0 to 100/s over 2s",
 			sc: k6opts.Scenario{Executor: k6opts.RampingArrivalRate, StartRate: i64(0), Stages: stages(2*s, 100),
 				PreAllocatedVUs: i64(5), MaxVUs: i64(10)},
-			iter: 10 * ms, perSec: []int{25, 75}, tol: 2, iterations: 100, dropped: 0, interrupted: 0,
+			// The 25th start falls on 1.0 s exactly and the 22nd-24th within
+			// 60 ms before it, so a timer late by tens of milliseconds on a
+			// loaded machine moves up to three of them into the next second
+			// (seen at load average 9: [22 78]); the total stays exact.
+			iter: 10 * ms, perSec: []int{25, 75}, tol: 4, iterations: 100, dropped: 0, interrupted: 0,
 		},
 		{
 			name: "constant-arrival-rate: maxVUs too low drops",
