@@ -167,7 +167,7 @@ func (t *promTee) finish(r *run) {
 	case t.w.Dropped() > 0:
 		r.infra(fmt.Sprintf("writing the load's series to Prometheus %s: %d points dropped (%v)", t.w.URL, t.w.Dropped(), last))
 	case failed > 0:
-		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("prometheus write to %s: %d pushes failed and were retried; every point got through (last error: %v)", t.w.URL, failed, last))
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("prometheus write to %s: %d pushes failed and were retried; every point got through (%d found stored already when sent again; last error: %v)", t.w.URL, failed, t.w.Resent(), last))
 	}
 	if n := t.w.Late(); n > 0 {
 		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("prometheus write: %d requests took longer than the writer's lag and count at a later instant in Prometheus than in results.json", n))

@@ -69,6 +69,9 @@ type EngineWriter struct {
 	queue   []Point
 	dropped int
 	late    int64
+	// unanswered: the queue's first batch was sent and got no answer.
+	unanswered bool
+	resent     int
 }
 
 type engShard struct {
@@ -303,14 +306,26 @@ func (w *EngineWriter) push(ctx context.Context) error {
 	const batch = 5000
 	for len(w.queue) > 0 {
 		n := min(batch, len(w.queue))
-		if err := Push(ctx, w.HTTP, w.URL, w.queue[:n]); err != nil {
-			if pe, ok := errors.AsType[*PushError](err); ok && pe.Permanent() {
-				w.dropped += n
-				w.queue = w.queue[n:]
-			}
+		err := Push(ctx, w.HTTP, w.URL, w.queue[:n])
+		pe, answered := errors.AsType[*PushError](err)
+		switch {
+		case err == nil:
+		case answered && pe.Permanent() && w.unanswered && pe.AlreadyStored():
+			// The batch went out before without an answer (a timeout, a
+			// cancelled request): Prometheus stored it then, and refuses
+			// its samples now as older than those. Nothing is lost.
+			w.resent += n
+		case answered && pe.Permanent():
+			w.dropped += n
+			w.queue = w.queue[n:]
+			w.unanswered = false
+			return err
+		default:
+			w.unanswered = !answered
 			return err
 		}
 		w.queue = w.queue[n:]
+		w.unanswered = false
 	}
 	w.queue = nil
 	return nil
@@ -324,24 +339,36 @@ func (w *EngineWriter) Unsent() int {
 }
 
 // Run flushes every interval until ctx ends, then once more with every
-// request (final, bounded by 10s); fn, when set, is told about each
-// failed push. It returns the final flush's error.
+// request (final); fn, when set, is told about each failed push. Each
+// push is bounded by 10s and never cut short by ctx (a request cancelled
+// in flight may have been stored). It returns the final flush's error.
 func (w *EngineWriter) Run(ctx context.Context, interval time.Duration, fn func(error)) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	flush := func(now time.Time, final bool) error {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return w.Flush(fctx, now, final)
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := w.Flush(fctx, time.Now(), true); err != nil {
+			if err := flush(time.Now(), true); err != nil {
 				return fmt.Errorf("the last push (%d points unsent): %w", w.Unsent(), err)
 			}
 			return nil
 		case now := <-t.C:
-			if err := w.Flush(ctx, now, false); err != nil && fn != nil && ctx.Err() == nil {
+			if err := flush(now, false); err != nil && fn != nil {
 				fn(err)
 			}
 		}
 	}
+}
+
+// Resent is how many points were sent again after a push without an
+// answer and found already stored.
+func (w *EngineWriter) Resent() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.resent
 }

@@ -1,10 +1,15 @@
 package prom
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +111,63 @@ func exactQuantile(v []float64, q float64) float64 {
 	s := append([]float64(nil), v...)
 	slices.Sort(s)
 	return s[int(math.Ceil(q*float64(len(s))))-1]
+}
+
+// TestEngineWriterUnanswered: Prometheus stores pushes but the answers
+// come too late (the client gives up): the writer sends them again,
+// Prometheus refuses what it holds already as out of order, and nothing
+// is lost or counted twice — the window reads exactly what was written.
+func TestEngineWriterUnanswered(t *testing.T) {
+	srv := promtest.Start(t)
+	var slow atomic.Int32
+	slow.Store(3) // the first three pushes are stored, then answered late
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, _ := http.NewRequest(http.MethodPost, srv.WriteURL(), bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if slow.Add(-1) >= 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(msg)
+	}))
+	defer proxy.Close()
+	ctx := context.Background()
+	base := time.Now().Add(-20 * time.Second).Truncate(time.Second)
+	w := &EngineWriter{URL: proxy.URL, Lag: time.Second, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
+	lab := func() map[string]string {
+		return map[string]string{LabelScenario: "checkout", LabelVersion: "1.0.0", LabelRunID: "u1", LabelExpected: "true"}
+	}
+	n, failures := 0, 0
+	for sec := range 10 {
+		for j := range 100 {
+			w.Add(j, "k", lab, base.Add(time.Duration(sec)*time.Second+time.Duration(j)*10*time.Millisecond), 0, 0.002)
+			n++
+		}
+		if err := w.Flush(ctx, base.Add(time.Duration(sec+1)*time.Second), false); err != nil {
+			failures++
+		}
+	}
+	if err := w.Flush(ctx, base.Add(11*time.Second), true); err != nil {
+		t.Fatal(err)
+	}
+	if w.Dropped() != 0 || failures == 0 {
+		t.Errorf("%d points dropped, %d failed pushes", w.Dropped(), failures)
+	}
+	d, err := ReadLoad(ctx, &Client{URL: srv.URL}, LoadMatchers("checkout", "1.0.0", "u1"), base.Add(-time.Second), base.Add(12*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Window(Window{base.UnixMilli(), base.Add(12 * time.Second).UnixMilli()})
+	if int(got.Requests) != n || int(got.Latency.Count) != n {
+		t.Errorf("%v requests, %v latencies in Prometheus; wrote %d", got.Requests, got.Latency.Count, n)
+	}
+	t.Logf("%d requests written through %d unanswered pushes, %d points found stored on resend", n, failures, w.Resent())
 }

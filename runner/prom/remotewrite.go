@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
@@ -56,6 +57,13 @@ type PushError struct {
 }
 
 func (e *PushError) Error() string { return e.err.Error() }
+
+// AlreadyStored reports Prometheus refusing samples as older than, or at
+// the time of, the ones its series hold.
+func (e *PushError) AlreadyStored() bool {
+	m := e.err.Error()
+	return strings.Contains(m, "out of order") || strings.Contains(m, "duplicate sample")
+}
 
 // Permanent reports a refusal that sending the same points again cannot
 // change (4xx but 429: out of order, bad labels), as remote write's own
