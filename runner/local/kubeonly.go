@@ -64,16 +64,9 @@ func kubernetesOnly(f schema.Fault) error {
 		add(len(f.MemoryStress.Options) > 0, "memoryStress.options")
 		add(f.MemoryStress.OOMScoreAdj != 0, "memoryStress.oomScoreAdj")
 	case f.HTTPFault != nil:
-		h := f.HTTPFault
-		add(len(h.RequestHeaders) > 0, "httpFault.requestHeaders")
-		add(len(h.ResponseHeaders) > 0, "httpFault.responseHeaders")
-		add(h.Patch != nil, "httpFault.patch")
-		add(h.TLS != nil, "httpFault.tls")
-		if r := h.Replace; r != nil {
-			add(r.Path != "", "httpFault.replace.path")
-			add(r.Method != "", "httpFault.replace.method")
-			add(len(r.Queries) > 0, "httpFault.replace.queries")
-		}
+		// Header matching, patch and replace run in the engine's HTTP
+		// middleware (runner/local/inject); TLS is the pod's own.
+		add(f.HTTPFault.TLS != nil, "httpFault.tls")
 	}
 	if len(fields) == 0 {
 		return nil

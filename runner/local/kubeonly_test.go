@@ -18,6 +18,9 @@ func TestKubernetesOnly(t *testing.T) {
 	}{
 		{"plain delay", schema.Fault{NetworkDelay: &schema.NetworkDelay{Latency: schema.Duration(1e7)}}, ""},
 		{"http abort", schema.Fault{HTTPFault: &schema.HTTPFault{Target: "request", Port: 80, Abort: true}}, ""},
+		{"http headers, replace and patch", schema.Fault{HTTPFault: &schema.HTTPFault{Target: "request", Port: 80,
+			RequestHeaders: map[string]string{"X-Canary": "true"}, Replace: &schema.HTTPReplace{Path: "/v2", Method: "PUT", Queries: map[string]string{"a": "1"}},
+			Patch: &schema.HTTPPatch{Headers: [][]string{{"X", "1"}}}}}, ""},
 		{"http tls", schema.Fault{HTTPFault: &schema.HTTPFault{Target: "request", Port: 443, Abort: true, TLS: &schema.HTTPTLS{SecretName: "c", CertName: "tls.crt", KeyName: "tls.key"}}}, "httpFault.tls"},
 		{"ioMistake", schema.Fault{IOMistake: &schema.IOMistake{Filling: "zero"}}, "ioMistake"},
 		{"selector and reorder", schema.Fault{Selector: &schema.Selector{Nodes: []string{"n1"}},

@@ -116,13 +116,20 @@
 //     net/http with Middleware's RoundTripper (HTTP/1.1, and h2 over https:
 //     the fault acts on requests, not bytes), which applies it to requests
 //     whose path matches the glob ("*" matches any run of characters, "/"
-//     included) and whose method matches. Target "request": delay holds the
+//     included), whose method matches, and that carry every requestHeaders
+//     header with its value. Target "request": delay holds the
 //     request before sending it, abort fails it with ErrAborted without
 //     sending it (as a connection closed without a response), replace sets
-//     headers and the body (on a copy: the caller's request is left as it
-//     was). Target "response" (optionally only for status code): delay
-//     holds the response, abort sends the request and fails with an error
-//     instead of the response, replace sets the status, headers and body.
+//     headers, the body, the path, the method and query parameters, then
+//     patch adds headers and query pairs and merges its JSON (RFC 7396)
+//     into a JSON body (a body that is not JSON, or over 16 MiB, passes
+//     unchanged); all on a copy: the caller's request is left as it was.
+//     Target "response" (optionally only for status code and
+//     responseHeaders): delay holds the response, abort sends the request
+//     and fails with an error instead of the response, replace sets the
+//     status, headers and body, patch adds headers and merges into the
+//     body. tls is refused: the TLS Chaos Mesh's proxy terminates is the
+//     pod's.
 //     Network faults active at the same time still apply: the requests go
 //     over connections made by Dial. Faults.Aborted counts the aborts.
 //   - grpcFault: the engine's unary gRPC calls go through UnaryInterceptor,

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -181,6 +182,11 @@ type httpFault struct {
 	abort    bool
 	delay    time.Duration
 	replace  *schema.HTTPReplace
+	// reqHeaders and respHeaders select by header value (Chaos Mesh's
+	// request_headers, response_headers).
+	reqHeaders, respHeaders map[string]string
+	patch                   *schema.HTTPPatch
+	patchBody               any // patch.body.value parsed: a JSON merge patch
 }
 
 // fault is one named fault as Set received it, compiled.
@@ -383,8 +389,29 @@ func compile(name string, sf schema.Fault) (*fault, error) {
 }
 
 func compileHTTP(name string, h *schema.HTTPFault) (*httpFault, error) {
-	c := &httpFault{name: name, method: h.Method, code: h.Code, abort: h.Abort, delay: h.Delay.Std(), replace: h.Replace}
+	c := &httpFault{name: name, method: h.Method, code: h.Code, abort: h.Abort, delay: h.Delay.Std(), replace: h.Replace,
+		reqHeaders: h.RequestHeaders, respHeaders: h.ResponseHeaders, patch: h.Patch}
 	c.live.Store(true)
+	if h.TLS != nil {
+		return nil, fmt.Errorf("fault %q: httpFault.tls: %w (Chaos Mesh's proxy terminates TLS in the pod: run it with --backend kubernetes)", name, ErrUnsupported)
+	}
+	if p := h.Patch; p != nil {
+		if p.Body != nil {
+			if p.Body.Type != "JSON" {
+				return nil, fmt.Errorf("fault %q: httpFault.patch.body.type is %q: want \"JSON\"", name, p.Body.Type)
+			}
+			if err := json.Unmarshal([]byte(p.Body.Value), &c.patchBody); err != nil {
+				return nil, fmt.Errorf("fault %q: httpFault.patch.body.value is not JSON: %v", name, err)
+			}
+		}
+		for _, pairs := range [][][]string{p.Queries, p.Headers} {
+			for _, pr := range pairs {
+				if len(pr) != 2 {
+					return nil, fmt.Errorf("fault %q: httpFault.patch: %q is not a [name, value] pair", name, pr)
+				}
+			}
+		}
+	}
 	switch h.Target {
 	case "request":
 	case "response":
