@@ -25,7 +25,7 @@ func (b *Backend) choose(f schema.Fault) (impl, error) {
 		return nil, err
 	}
 	switch {
-	case f.NetworkDelay != nil, f.NetworkLoss != nil, f.NetworkBandwidth != nil, f.NetworkPartition != nil, f.HTTPFault != nil, f.GRPCFault != nil:
+	case f.NetworkDelay != nil, f.NetworkLoss != nil, f.NetworkBandwidth != nil, f.NetworkPartition != nil, f.Netem != nil, f.HTTPFault != nil, f.GRPCFault != nil:
 		return injected{b: b, f: f}, nil
 	case f.CPUStress != nil:
 		return stressor{b: b, f: f}, nil

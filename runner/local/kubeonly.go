@@ -53,7 +53,13 @@ func kubernetesOnly(f schema.Fault) error {
 		add(f.NetworkPartition.Device != "", "networkPartition.device")
 		peer("networkPartition", f.NetworkPartition.Peer)
 	case f.Netem != nil:
-		add(true, "netem")
+		// Delay, loss and rate run in the injector; these act on packets.
+		ne := f.Netem
+		add(ne.Duplicate != nil, "netem.duplicate")
+		add(ne.Corrupt != nil, "netem.corrupt")
+		add(ne.Delay != nil && ne.Delay.Reorder != nil, "netem.delay.reorder")
+		add(ne.Device != "", "netem.device")
+		peer("netem", ne.Peer)
 	case f.IOMistake != nil:
 		add(true, "ioMistake")
 	case f.StressNG != nil:

@@ -22,6 +22,8 @@ func TestKubernetesOnly(t *testing.T) {
 			RequestHeaders: map[string]string{"X-Canary": "true"}, Replace: &schema.HTTPReplace{Path: "/v2", Method: "PUT", Queries: map[string]string{"a": "1"}},
 			Patch: &schema.HTTPPatch{Headers: [][]string{{"X", "1"}}}}}, ""},
 		{"http tls", schema.Fault{HTTPFault: &schema.HTTPFault{Target: "request", Port: 443, Abort: true, TLS: &schema.HTTPTLS{SecretName: "c", CertName: "tls.crt", KeyName: "tls.key"}}}, "httpFault.tls"},
+		{"netem delay, loss and rate", schema.Fault{Netem: &schema.Netem{Delay: &schema.NetemDelay{Latency: schema.Duration(1e7)}, Loss: &schema.NetemLoss{Loss: 5}, Rate: "1mbps"}}, ""},
+		{"netem duplicate and corrupt", schema.Fault{Netem: &schema.Netem{Duplicate: &schema.NetemDuplicate{Duplicate: 1}, Corrupt: &schema.NetemCorrupt{Corrupt: 1}}}, "netem.duplicate, netem.corrupt"},
 		{"ioMistake", schema.Fault{IOMistake: &schema.IOMistake{Filling: "zero"}}, "ioMistake"},
 		{"selector and reorder", schema.Fault{Selector: &schema.Selector{Nodes: []string{"n1"}},
 			NetworkDelay: &schema.NetworkDelay{Latency: schema.Duration(1e7), Reorder: &schema.Reorder{Reorder: 10}}}, "selector.nodes, networkDelay.reorder"},

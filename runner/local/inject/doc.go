@@ -132,6 +132,10 @@
 //     pod's.
 //     Network faults active at the same time still apply: the requests go
 //     over connections made by Dial. Faults.Aborted counts the aborts.
+//   - netem: its delay, loss and rate act together on the same connections,
+//     each as networkDelay, networkLoss and networkBandwidth would (the rate
+//     as a token bucket of one segment with no queue limit, netem's rate);
+//     duplicate, corrupt and delay.reorder act on packets and are refused.
 //   - grpcFault: the engine's unary gRPC calls go through UnaryInterceptor,
 //     which applies it to calls whose full method name
 //     ("package.Service/Method") matches the glob. Target "request"

@@ -193,9 +193,12 @@ type httpFault struct {
 type fault struct {
 	net  []*netFault // one per direction it acts on: dirTo first
 	dir0 direction   // the direction of net[0] when there is one
-	part []direction // networkPartition: the directions cut
-	http *httpFault
-	grpc *grpcFault
+	// netDirs, when set, is the direction of each of net (a netem fault:
+	// several impairments per direction).
+	netDirs []direction
+	part    []direction // networkPartition: the directions cut
+	http    *httpFault
+	grpc    *grpcFault
 }
 
 func (f *fault) kill() {
@@ -265,6 +268,9 @@ func newFaultSet(byName map[string]*fault) *faultSet {
 
 // netDir is the direction of f.net[i]: compile stores dirTo first.
 func (f *fault) netDir(i int) direction {
+	if f.netDirs != nil {
+		return f.netDirs[i]
+	}
 	if len(f.net) == 2 {
 		return direction(i)
 	}
@@ -357,6 +363,72 @@ func compile(name string, sf schema.Fault) (*fault, error) {
 			nf.rate, nf.burst, nf.limit = rate/8, float64(d.Buffer), d.Limit
 			f.net = append(f.net, nf)
 		}
+	case "netem":
+		// Several impairments on the same connections at once: delay,
+		// loss and netem's rate (a token bucket of one segment, no queue
+		// limit), scheduled as separate faults would be. Duplicated and
+		// corrupted packets have no stream-level equivalent here.
+		ne := sf.Netem
+		if err := peer(ne.Peer); err != nil {
+			return nil, err
+		}
+		if ne.Duplicate != nil || ne.Corrupt != nil || (ne.Delay != nil && ne.Delay.Reorder != nil) {
+			return nil, fmt.Errorf("fault %q: netem duplicate, corrupt and reorder: %w (they act on packets: run it with --backend kubernetes)", name, ErrUnsupported)
+		}
+		if dirs, err = directions(ne.Direction, schema.DirectionTo); err != nil {
+			return nil, fmt.Errorf("fault %q: netem.%w", name, err)
+		}
+		var delay *schema.NetworkDelay
+		if d := ne.Delay; d != nil {
+			if d.Latency <= 0 || d.Jitter < 0 {
+				return nil, fmt.Errorf("fault %q: netem.delay: latency must be positive and jitter not negative (latency %v, jitter %v)", name, d.Latency, d.Jitter)
+			}
+			if err := pct("delay.correlation", d.Correlation); err != nil {
+				return nil, err
+			}
+			delay = &schema.NetworkDelay{Latency: d.Latency, Jitter: d.Jitter, Correlation: d.Correlation}
+		}
+		var loss *schema.NetworkLoss
+		if l := ne.Loss; l != nil {
+			if err := pct("loss.loss", l.Loss); err != nil {
+				return nil, err
+			}
+			if err := pct("loss.correlation", l.Correlation); err != nil {
+				return nil, err
+			}
+			loss = &schema.NetworkLoss{Loss: l.Loss, Correlation: l.Correlation}
+		}
+		var rate float64
+		if ne.Rate != "" {
+			if rate, err = ParseRate(ne.Rate); err != nil {
+				return nil, fmt.Errorf("fault %q: netem.rate: %w", name, err)
+			}
+		}
+		if delay == nil && loss == nil && rate == 0 {
+			return nil, fmt.Errorf("fault %q: netem does nothing: set delay, loss or rate", name)
+		}
+		for _, d := range dirs {
+			add := func(nf *netFault) {
+				f.net = append(f.net, nf)
+				f.netDirs = append(f.netDirs, d)
+			}
+			if delay != nil {
+				nf := newNetFault(name)
+				nf.delay = delay
+				add(nf)
+			}
+			if loss != nil {
+				nf := newNetFault(name)
+				nf.loss = loss
+				add(nf)
+			}
+			if rate > 0 {
+				nf := newNetFault(name)
+				nf.rate, nf.burst = rate/8, segmentSize
+				add(nf)
+			}
+		}
+		dirs = nil // netDirs says each one's direction
 	case "networkPartition":
 		d := sf.NetworkPartition
 		if err := peer(d.Peer); err != nil {
@@ -380,7 +452,7 @@ func compile(name string, sf schema.Fault) (*fault, error) {
 	case "":
 		return nil, fmt.Errorf("fault %q has no kind block", name)
 	default:
-		return nil, fmt.Errorf("fault %q: %s: %w (it supports networkDelay, networkLoss, networkBandwidth, networkPartition, httpFault and grpcFault)", name, kind, ErrUnsupported)
+		return nil, fmt.Errorf("fault %q: %s: %w (it supports networkDelay, networkLoss, networkBandwidth, networkPartition, netem, httpFault and grpcFault)", name, kind, ErrUnsupported)
 	}
 	if len(dirs) == 1 {
 		f.dir0 = dirs[0]
