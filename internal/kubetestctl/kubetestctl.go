@@ -97,12 +97,17 @@ type Controller struct {
 	// Stuck, if set, says which objects are never recovered (they keep their finalizer until
 	// forced).
 	Stuck func(*unstructured.Unstructured) bool
+	// FailApply, if set, is the daemon's answer to applying the object to one target ("" for
+	// success): a failed apply leaves the record "Not Injected/Wait" with an "Apply Failed"
+	// event, and is retried — also after the deletion, which then waits for it.
+	FailApply func(u *unstructured.Unstructured, target string) string
 
-	queue chan item
-	mu    sync.Mutex
-	due   map[string]time.Time // per object and operation: when the daemon's call ends
-	next  map[types.UID]time.Time
-	wg    sync.WaitGroup
+	queue    chan item
+	mu       sync.Mutex
+	due      map[string]time.Time // per object and operation: when the daemon's call ends
+	attempts map[string]int       // per record: failed applies so far
+	next     map[types.UID]time.Time
+	wg       sync.WaitGroup
 }
 
 type item struct {
@@ -115,6 +120,7 @@ type item struct {
 func (c *Controller) Start(ctx context.Context) (wait func()) {
 	c.queue = make(chan item, 4096)
 	c.due = map[string]time.Time{}
+	c.attempts = map[string]int{}
 	c.next = map[types.UID]time.Time{}
 	for _, r := range c.Resources {
 		c.wg.Go(func() { c.watch(ctx, r) })
@@ -229,6 +235,7 @@ func (c *Controller) pass(ctx context.Context, u *unstructured.Unstructured, now
 		return true, false, until
 	}
 	// 3. records
+	var pending time.Duration // a daemon call still running: the other passes go on meanwhile
 	recs, found, _ := unstructured.NestedSlice(u.Object, "status", "experiment", "containerRecords")
 	if !found || recs == nil {
 		if deleted {
@@ -256,23 +263,54 @@ func (c *Controller) pass(ctx context.Context, u *unstructured.Unstructured, now
 		for i, r := range recs {
 			rec := maps.Clone(r.(map[string]any))
 			phase, _ := rec["phase"].(string)
+			// records/controller.go: Not Injected -> Not Injected/* -> Injected -> Injected/* ->
+			// Not Injected; a record in "Not Injected/*" is applied even when the desired phase
+			// is Stop (a pending apply first completes, then is recovered).
 			var op string
 			var took time.Duration
-			switch {
-			case desired == "Run" && phase != "Injected":
-				op, took = "Apply", c.InjectAfter
-			case desired == "Stop" && phase != "Not Injected":
-				if c.Stuck != nil && c.Stuck(u) && !forced {
-					continue
+			if (desired == "Run" && phase != "Injected") || (desired == "Stop" && phase != "Not Injected") {
+				if strings.HasPrefix(phase, "Not Injected") {
+					op, took = "Apply", c.InjectAfter
+				} else {
+					if c.Stuck != nil && c.Stuck(u) && !forced {
+						continue
+					}
+					op, took = "Recover", c.RecoverAfter
 				}
-				op, took = "Recover", c.RecoverAfter
-			default:
+			} else {
 				continue
 			}
-			key := fmt.Sprintf("%s/%d/%s/%d", u.GetUID(), i, op, toInt(rec["injectedCount"])+toInt(rec["recoveredCount"]))
+			c.mu.Lock()
+			attempt := c.attempts[fmt.Sprintf("%s/%d", u.GetUID(), i)]
+			c.mu.Unlock()
+			key := fmt.Sprintf("%s/%d/%s/%d/%d", u.GetUID(), i, op, toInt(rec["injectedCount"])+toInt(rec["recoveredCount"]), attempt)
 			if d := c.dueIn(key, took); d > 0 {
 				wait = max(wait, d)
 				continue
+			}
+			if op == "Apply" && c.FailApply != nil {
+				if msg := c.FailApply(u, fmt.Sprint(rec["id"])); msg != "" {
+					// An apply error: the phase the impl returns, a Failed record event, an
+					// Event, and a retry.
+					rec["phase"] = "Not Injected/Wait"
+					evs := events(rec)
+					if len(evs) >= 10 { // config.ControllerCfg.MaxEvents' default
+						evs = evs[1:]
+					}
+					rec["events"] = append(evs, map[string]any{"type": "Failed", "operation": "Apply", "message": msg,
+						"timestamp": now.UTC().Truncate(time.Second).Format(time.RFC3339)})
+					recs[i] = rec
+					changed = true
+					wait = max(wait, time.Second)
+					c.event(ctx, u, "Warning", "Failed", "Failed to apply chaos: "+msg)
+					// The retry comes a second later (controller-runtime's backoff), the
+					// condition controller's pass in between.
+					c.mu.Lock()
+					c.attempts[fmt.Sprintf("%s/%d", u.GetUID(), i)]++
+					c.due[fmt.Sprintf("%s/%d/%s/%d/%d", u.GetUID(), i, op, toInt(rec["injectedCount"])+toInt(rec["recoveredCount"]), attempt+1)] = time.Now().Add(time.Second)
+					c.mu.Unlock()
+					continue
+				}
 			}
 			if op == "Apply" {
 				rec["phase"] = "Injected"
@@ -286,7 +324,11 @@ func (c *Controller) pass(ctx context.Context, u *unstructured.Unstructured, now
 			changed = true
 		}
 		if wait > 0 && !changed {
-			return false, false, wait
+			pending = wait
+			if !found {
+				recs = nil // nothing written yet
+			}
+			goto conditions
 		}
 		if changed || !found {
 			exp := experiment(u)
@@ -296,6 +338,9 @@ func (c *Controller) pass(ctx context.Context, u *unstructured.Unstructured, now
 		}
 	}
 conditions:
+	if pending > 0 && (until == 0 || pending < until) {
+		until = pending
+	}
 	if lag > 0 {
 		return false, false, lag
 	}
@@ -321,12 +366,12 @@ conditions:
 
 // dueIn starts the daemon's call named key (when not started) and returns how long it still takes.
 func (c *Controller) dueIn(key string, took time.Duration) time.Duration {
-	if took <= 0 {
-		return 0
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	at, ok := c.due[key]
+	if !ok && took <= 0 {
+		return 0
+	}
 	if !ok {
 		at = time.Now().Add(took)
 		c.due[key] = at

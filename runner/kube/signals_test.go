@@ -611,3 +611,56 @@ func TestWorkflowChildStopped(t *testing.T) {
 		})
 	}
 }
+
+// Harness finding F4 against the stand-in: a daemon that refuses the apply leaves the records
+// "Not Injected/Wait" with "Apply Failed" events; Inject's timeout names the fault and quotes the
+// daemon's error; after the deletion Chaos Mesh keeps retrying the pending apply, so the object
+// stays in deletion — the cleanup says so (it does not "expire by itself") — and goes once the
+// daemon accepts (applied, then recovered).
+func TestInjectDaemonFails(t *testing.T) {
+	s, c := shared(t)
+	const ns = "t-daemonfails"
+	var mu sync.Mutex
+	refuse := true
+	controller(t, s, &kubetestctl.Controller{Pods: pods(ns, 1), FailApply: func(u *unstructured.Unstructured, target string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse && u.GetNamespace() == ns {
+			return "unable to set tcs for pod " + target
+		}
+		return ""
+	}})
+	p := load(t, "daemonfails", ns, jitter, "")
+	b, _ := backend(t, c, p, kube.Config{InjectionTimeout: 2 * time.Second, CleanupTimeout: 3 * time.Second})
+	ctx := context.Background()
+	if _, err := b.Prepare(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Inject(ctx, fault(p, "jitter"))
+	if err == nil {
+		t.Fatal("Inject succeeded with a daemon that refuses")
+	}
+	for _, want := range []string{"fault jitter", "was not injected into all of them", "unable to set tcs for pod t-daemonfails/checkout-0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if t.Failed() {
+		u, _ := s.Dynamic().Resource(gvr("networkchaos")).Namespace(ns).Get(ctx, "daemonfails-01-jitter", metav1.GetOptions{})
+		t.Logf("object: %v %v", u.Object["status"], u.GetFinalizers())
+	}
+	err = b.Cleanup(ctx)
+	var le *kube.LeftoverError
+	if !errors.As(err, &le) || len(le.Deleting) != 1 || strings.Contains(err.Error(), "expires by itself") {
+		t.Fatalf("Cleanup while the daemon refuses: %v, want a LeftoverError saying the object is being deleted", err)
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	if _, err := (&kube.Cleaner{Clients: c, Namespaces: []string{ns}, Selector: kube.LabelSelectorAll(), Known: le.Objects}).Run(ctx); err != nil {
+		t.Fatalf("cleanup once the daemon accepts: %v", err)
+	}
+	if left := byRunID(t, s, "run-testinjectdaemonfails"); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+}
