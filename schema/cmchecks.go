@@ -41,6 +41,9 @@ func checkChaosFields(s *Scenario, add func(path, format string, args ...any)) {
 			if mode == "" {
 				mode = ModeAll
 			}
+			if pe.Device != "" && !deviceName.MatchString(pe.Device) {
+				add(path+p.path+".device", "%q is not a network interface name (such as eth0: letters, digits, '-', '_', '.', '@', at most 15 characters)", pe.Device)
+			}
 			if pe.Value != 0 && (mode == ModeOne || mode == ModeAll) {
 				add(path+p.path+".value", "peer mode %s does not use value; set peer.mode to fixed, fixed-percent or random-max-percent, or remove value", mode)
 			}

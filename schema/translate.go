@@ -341,6 +341,18 @@ func unknownField(rel []string, v ...cue.Value) string {
 		return fmt.Sprintf("invalid label key %q: want a Kubernetes label key such as app or example.com/tier (letters, digits, '-', '_', '.', an optional DNS prefix and '/')", name)
 	case last == "headers" && prev != "replace":
 		return fmt.Sprintf("invalid header name %q: want an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~; no spaces or colons)", name)
+	case last == "requestHeaders" || last == "responseHeaders":
+		return fmt.Sprintf("invalid header name %q: want an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~; no spaces or colons)", name)
+	case last == "nodeSelectors":
+		return fmt.Sprintf("invalid label key %q: want a Kubernetes node label key such as topology.kubernetes.io/zone (letters, digits, '-', '_', '.', an optional DNS prefix and '/')", name)
+	case last == "fieldSelectors":
+		return fmt.Sprintf("invalid field selector %q: want a pod field path such as metadata.name or spec.nodeName", name)
+	case last == "queries" && prev == "replace":
+		return fmt.Sprintf("invalid name %q: a query parameter name must not be empty", name)
+	case last == "annotationSelectors":
+		return fmt.Sprintf("invalid annotation key %q: an annotation key must not be empty", name)
+	case last == "pods":
+		return fmt.Sprintf("invalid namespace %q: want a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit", name)
 	case last == "env":
 		return fmt.Sprintf("invalid environment variable name %q: want letters, digits and '_', not starting with a digit", name)
 	case prev == "baseline" && (last == "steady" || last == "fault" || last == "recovery"):
