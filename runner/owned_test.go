@@ -26,6 +26,9 @@ type fakeOwner struct {
 	outcome  results.LoadOutcome
 	abortAt  time.Duration // RunTimeline aborts after this (0: never)
 	cleanups atomic.Int32
+	// injectErr, if set, is RunTimeline's error at the fault's start (a
+	// fault Chaos Mesh never injected); cleanupErr is Cleanup's.
+	injectErr, cleanupErr error
 }
 
 func (o *fakeOwner) Name() string { return "fake" }
@@ -38,7 +41,7 @@ func (o *fakeOwner) Inject(context.Context, plan.Fault) (time.Time, error) {
 func (o *fakeOwner) Recover(context.Context, plan.Fault) (time.Time, error) {
 	return time.Time{}, errors.New("Recover called on a timeline owner")
 }
-func (o *fakeOwner) Cleanup(context.Context) error { o.cleanups.Add(1); return nil }
+func (o *fakeOwner) Cleanup(context.Context) error { o.cleanups.Add(1); return o.cleanupErr }
 func (o *fakeOwner) Failures() <-chan error        { return nil }
 func (o *fakeOwner) OwnsTimeline() bool            { return true }
 func (o *fakeOwner) OwnsLoad() bool                { return true }
@@ -56,6 +59,9 @@ func (o *fakeOwner) RunTimeline(ctx context.Context, p *plan.Plan, onInjected fu
 	}
 	if err := sleep(f.Start.Std()); err != nil {
 		return err
+	}
+	if o.injectErr != nil {
+		return o.injectErr
 	}
 	onInjected(f, time.Now())
 	if o.abortAt > 0 {
@@ -158,5 +164,33 @@ func TestOwnedTimelineAndLoad(t *testing.T) {
 				t.Errorf("terminal output does not say per-phase numbers are missing:\n%s", table.String())
 			}
 		})
+	}
+}
+
+// TestCleanupFailureKeepsFirstReason: when a fault was never injected and
+// the cleanup then fails (Chaos Mesh keeps an object whose daemon refused
+// the apply in deletion), the run's reason says both, the first failure
+// first; the cleanup's failure still decides the verdict (faults may be
+// left). Before, the reason said only "cleanup failed".
+func TestCleanupFailureKeepsFirstReason(t *testing.T) {
+	b := &fakeOwner{
+		outcome:    results.LoadOutcome{Stage: "finished", ThresholdsKnown: true},
+		injectErr:  errors.New("fault a (NetworkChaos shop/a) not injected after 8s: Chaos Mesh says: unable to set tcs for pod checkout-4"),
+		cleanupErr: errors.New("waiting for NetworkChaos shop/a to be gone: context deadline exceeded"),
+	}
+	res, err := Run(context.Background(), ownedPlan(t), b, Options{ReportDir: t.TempDir(), RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != results.VerdictError {
+		t.Errorf("verdict %s, want %s", res.Verdict, results.VerdictError)
+	}
+	inj := strings.Index(res.Reason, "unable to set tcs")
+	cl := strings.Index(res.Reason, "cleanup failed, faults may be left: waiting for NetworkChaos")
+	if inj < 0 || cl < 0 || inj > cl {
+		t.Errorf("reason %q: want the injection failure, then the cleanup failure", res.Reason)
+	}
+	if res.CleanupError == "" {
+		t.Error("results.json has no cleanup error")
 	}
 }

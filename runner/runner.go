@@ -287,13 +287,28 @@ func (r *run) cleanup() {
 	cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer ccancel()
 	if err := r.b.Cleanup(cctx); err != nil {
-		// Faults may be left behind: that outranks any other outcome.
+		// Faults may be left behind: that outranks any other outcome, but
+		// what went wrong first (a fault that was never injected, an
+		// interrupt) stays in the reason, ahead of the cleanup's state.
 		r.mu.Lock()
-		r.infraReason, r.abortReason = "cleanup failed, faults may be left: "+err.Error(), ""
+		r.infraReason, r.abortReason = cleanupReason(r.infraReason, r.abortReason, err), ""
 		r.mu.Unlock()
 		r.res.CleanupError = err.Error()
 	}
 	if !r.tl.LoadStart().IsZero() {
 		r.tl.CutShort(cut)
 	}
+}
+
+// cleanupReason is the run's reason when its cleanup failed: the reason it
+// already had, if any, then the cleanup's error.
+func cleanupReason(infra, abort string, err error) string {
+	msg := "cleanup failed, faults may be left: " + err.Error()
+	switch {
+	case infra != "":
+		return infra + "; then " + msg
+	case abort != "":
+		return abort + "; then " + msg
+	}
+	return msg
 }
