@@ -169,7 +169,35 @@ func (im *importer) verify(s *schema.Scenario, objects map[string]client.Object)
 		for _, d := range diffs {
 			im.fail(it.file, locate(it.node, d.Path), it.object, it.field+"."+d.Path, "%s", d.message())
 		}
+		// SpecDiff leaves the duration out; a chaos object of its own
+		// (not a Workflow's or Schedule's template, whose window is a
+		// deadline) must come back with the same one, or none — unless
+		// --one-shot-window gave a kill without one a duration on purpose.
+		if it.field == "spec" && !(it.noDuration && im.opts.OneShot > 0) {
+			want, wok := specDuration(orig)
+			got, gok := specDuration(c.Object)
+			if !sameDuration(want, wok, got, gok) {
+				im.fail(it.file, locate(it.node, "duration"), it.object, it.field+".duration",
+					"the compiled chaos would have duration %s instead of %s", durText(got, gok), durText(want, wok))
+			}
+		}
 	}
+}
+
+func sameDuration(a string, aok bool, b string, bok bool) bool {
+	if !aok || !bok {
+		return aok == bok
+	}
+	da, err1 := time.ParseDuration(a)
+	db, err2 := time.ParseDuration(b)
+	return err1 == nil && err2 == nil && da == db
+}
+
+func durText(d string, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return d
 }
 
 // itemAt finds the item of a scenario path "faults.<name>...".
