@@ -25,15 +25,17 @@ var clusterLibrary = []struct {
 	scale float64
 	flags []string
 }{
-	{"checkout-jitter.cue", 0.2, nil},       // 60s → 12s
-	{"clock-skew.cue", 0.15, nil},           // 90s → 13.5s
-	{"cpu-starvation.cue", 0.2, nil},        // 60s → 12s
-	{"dependency-partition.cue", 0.15, nil}, // 90s → 13.5s
-	{"dns-failure.cue", 0.15, nil},          // 90s → 13.5s
-	{"grpc-checkout.cue", 0.2, nil},         // 60s → 12s
-	{"io-latency.cue", 0.15, nil},           // 90s → 13.5s
-	{"lock-contention.cue", 0.2, nil},       // 60s → 12s
-	{"memory-pressure.cue", 0.2, nil},       // 60s → 12s
+	{"checkout-jitter.cue", 0.2, nil}, // 60s → 12s
+	{"clock-skew.cue", 0.15, nil},     // 90s → 13.5s
+	{"cpu-starvation.cue", 0.2, nil},  // 60s → 12s
+	// At 0.15 its 3 s steady phase is over before the load's connections settle: the goroutine
+	// SLO (recovery ≤ 20% over steady) missed twice in a row (48 → 64) with nothing injected.
+	{"dependency-partition.cue", 0.3, nil}, // 90s → 27s
+	{"dns-failure.cue", 0.15, nil},         // 90s → 13.5s
+	{"grpc-checkout.cue", 0.2, nil},        // 60s → 12s
+	{"io-latency.cue", 0.15, nil},          // 90s → 13.5s
+	{"lock-contention.cue", 0.2, nil},      // 60s → 12s
+	{"memory-pressure.cue", 0.2, nil},      // 60s → 12s
 	// multi-stage's delay stage has mode all under guardrails.maxBlastRadius 25: faultline
 	// refuses it on a cluster without --allow-blast-radius (reported; the scenario is the lead's).
 	{"multi-stage.cue", 0.2, []string{"--allow-blast-radius"}}, // 60s → 12s
