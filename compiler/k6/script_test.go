@@ -8,6 +8,8 @@ package k6
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,9 +227,24 @@ func TestScriptTimeline(t *testing.T) {
 					t.Errorf("at %g ms: phase %q fault %q, want %q %q", at[i], tg["phase"], tg["fault"], want[i].Phase, want[i].Fault)
 				}
 			}
-			for _, ch := range run.Checks {
+			// Every check is counted in faultline_checks, with its phase,
+			// fault and outcome, for the windows read from Prometheus.
+			var counted []jsMetric
+			for _, m := range run.Metrics {
+				if m.Metric == ChecksMetric {
+					counted = append(counted, m)
+				}
+			}
+			if len(counted) != len(run.Checks) || len(counted) == 0 {
+				t.Fatalf("%d checks, %d counted in %s", len(run.Checks), len(counted), ChecksMetric)
+			}
+			for i, ch := range run.Checks {
 				if ch.Tags["phase"] == "" || ch.Tags["fault"] == "" {
 					t.Errorf("check %q without phase and fault tags: %v", ch.Name, ch.Tags)
+				}
+				want := map[string]string{"phase": ch.Tags["phase"], "fault": ch.Tags["fault"], "passed": fmt.Sprint(ch.OK)}
+				if c := counted[i]; c.Value != 1 || !reflect.DeepEqual(c.Tags, want) {
+					t.Errorf("check %q (ok %v, %v) counted as %+v", ch.Name, ch.OK, ch.Tags, c)
 				}
 			}
 		})
@@ -513,10 +530,20 @@ func TestScriptGRPC(t *testing.T) {
 		t.Errorf("%d HTTP requests from a load of gRPC calls", len(run.Requests))
 	}
 	// Every call is answered OK: "missing" expected NOT_FOUND.
+	// Each call: counted at its start, then its outcome (the Rate and the
+	// Counter tagged failed), then its check counted (tagged passed).
+	with := func(m map[string]string, k, v string) map[string]string {
+		m = maps.Clone(m)
+		m[k] = v
+		return m
+	}
+	checkTags := func(i int, passed string) map[string]string {
+		return map[string]string{"phase": wantTags[i]["phase"], "fault": wantTags[i]["fault"], "passed": passed}
+	}
 	wantMetrics := []jsMetric{
-		{RequestsMetric, 1, wantTags[0]}, {GRPCFailedMetric, 0, wantTags[0]},
-		{RequestsMetric, 1, wantTags[1]}, {GRPCFailedMetric, 0, wantTags[1]},
-		{RequestsMetric, 1, wantTags[2]}, {GRPCFailedMetric, 1, wantTags[2]},
+		{RequestsMetric, 1, wantTags[0]}, {GRPCFailedMetric, 0, wantTags[0]}, {GRPCCallsMetric, 1, with(wantTags[0], "failed", "false")}, {ChecksMetric, 1, checkTags(0, "true")},
+		{RequestsMetric, 1, wantTags[1]}, {GRPCFailedMetric, 0, wantTags[1]}, {GRPCCallsMetric, 1, with(wantTags[1], "failed", "false")}, {ChecksMetric, 1, checkTags(1, "true")},
+		{RequestsMetric, 1, wantTags[2]}, {GRPCFailedMetric, 1, wantTags[2]}, {GRPCCallsMetric, 1, with(wantTags[2], "failed", "true")}, {ChecksMetric, 1, checkTags(2, "false")},
 	}
 	if !reflect.DeepEqual(run.Metrics, wantMetrics) {
 		t.Errorf("metrics %+v\nwant %+v", run.Metrics, wantMetrics)

@@ -141,7 +141,16 @@ const (
 	GRPCDurationMetric = "grpc_req_duration"
 	GRPCFailedMetric   = "grpc_req_failed"
 	RequestsMetric     = "faultline_reqs"
+	// GRPCCallsMetric counts each gRPC call at its end, tagged failed
+	// "true" or "false": the windowable count of calls and failures that
+	// k6's Prometheus remote-write output gives as k6_faultline_grpc_reqs_total.
+	GRPCCallsMetric = "faultline_grpc_reqs"
 )
+
+// ChecksMetric is the script's Counter of every check, tagged phase, fault
+// and passed ("true" or "false"): k6's own checks metric is a Rate, which
+// its Prometheus remote-write output writes as a ratio since the start.
+const ChecksMetric = "faultline_checks"
 
 // metricSet names the metrics a load's thresholds are on.
 type metricSet struct {

@@ -27,7 +27,8 @@ var broken = []struct {
 	{"broken-executor.js", `"executor": "constant-arrival-rate"`, `"executor": "constant-arival-rate"`},
 	{"broken-option.js", `"summaryTrendStats": [`, `"summaryTrendStat": [`},
 	{"broken-api.js", `http.request(p.req.method`, `http.requets(p.req.method`},
-	{"broken-check.js", `check(res, p.checks,`, `check(res, p.req.checkNames,`},
+	{"broken-check.js", `checkCounted(res, p.checks,`, `checkCounted(res, p.req.checkNames,`},
+	{"broken-checks-counter.js", `checksCounted.add(1, {`, `checksCounted.add('1', {`},
 	{"broken-request-data.js", `"weight": 1,`, `"weight": "1",`},
 }
 
@@ -39,6 +40,7 @@ var brokenGRPC = []struct {
 	{"broken-grpc-connect.js", `{ plaintext: !grpcTarget.tls, reflect:`, `{ plaintext: !grpcTarget.tls, reflection:`},
 	{"broken-grpc-load.js", `client.load(grpcTarget.importPaths, ...grpcTarget.protoFiles)`, `client.load(...grpcTarget.protoFiles)`},
 	{"broken-grpc-status.js", `grpc.StatusUnavailable }`, `grpc.StatusUnavailble }`},
+	{"broken-grpc-calls.js", `grpcCalls.add(1, Object.assign(`, `grpcCalls.ad(1, Object.assign(`},
 	{"broken-grpc-target.js", `"tls": true,`, `"tls": "true",`},
 }
 

@@ -12,6 +12,7 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
+import { Counter } from 'k6/metrics';
 
 /**
  * One request of the mix.
@@ -295,6 +296,30 @@ const requests = [
 
 const totalWeight = requests.reduce((sum, r) => sum + r.weight, 0);
 
+// k6's checks metric is a Rate, which its Prometheus remote-write output
+// writes as a ratio since the start: no window of it can be read back.
+// faultline_checks counts every check, tagged with its phase, fault and
+// passed ("true" or "false"), so that a phase's checks can be.
+const checksCounted = new Counter('faultline_checks');
+
+/**
+ * Runs checks as k6's check() does, each counted in faultline_checks.
+ * @template T
+ * @param {T} res
+ * @param {Record<string, (res: T) => boolean>} checks
+ * @param {Record<string, string>} tags the phase and fault
+ */
+function checkCounted(res, checks, tags) {
+  /** @type {Record<string, () => boolean>} */
+  const outcomes = {};
+  Object.keys(checks).forEach((name) => {
+    const ok = checks[name](res);
+    checksCounted.add(1, { phase: tags.phase, fault: tags.fault, passed: String(ok) });
+    outcomes[name] = () => ok;
+  });
+  check(null, outcomes, tags);
+}
+
 /**
  * A request ready to send: its checks and parameters.
  * @typedef {object} Prepared
@@ -366,7 +391,7 @@ export default function () {
   const params = Object.assign({}, p.params, { tags: { name: p.req.name, phase: seg.phase, fault: seg.fault } });
   const url = base ? base + p.req.path : p.req.url;
   const res = http.request(p.req.method, url, p.req.body, params);
-  check(res, p.checks, { phase: seg.phase, fault: seg.fault });
+  checkCounted(res, p.checks, { phase: seg.phase, fault: seg.fault });
 }
 
 /**

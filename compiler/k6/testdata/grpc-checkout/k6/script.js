@@ -374,6 +374,30 @@ const requests = [
 
 const totalWeight = requests.reduce((sum, r) => sum + r.weight, 0);
 
+// k6's checks metric is a Rate, which its Prometheus remote-write output
+// writes as a ratio since the start: no window of it can be read back.
+// faultline_checks counts every check, tagged with its phase, fault and
+// passed ("true" or "false"), so that a phase's checks can be.
+const checksCounted = new Counter('faultline_checks');
+
+/**
+ * Runs checks as k6's check() does, each counted in faultline_checks.
+ * @template T
+ * @param {T} res
+ * @param {Record<string, (res: T) => boolean>} checks
+ * @param {Record<string, string>} tags the phase and fault
+ */
+function checkCounted(res, checks, tags) {
+  /** @type {Record<string, () => boolean>} */
+  const outcomes = {};
+  Object.keys(checks).forEach((name) => {
+    const ok = checks[name](res);
+    checksCounted.add(1, { phase: tags.phase, fault: tags.fault, passed: String(ok) });
+    outcomes[name] = () => ok;
+  });
+  check(null, outcomes, tags);
+}
+
 /** @type {GRPCTarget} */
 const grpcTarget = {
   "address": "127.0.0.1:18090",
@@ -396,9 +420,23 @@ const grpcAddress = __ENV[grpcTarget.addressEnv] || grpcTarget.address;
 // k6 has no failure metric for gRPC, nor a count of calls: grpc_req_failed
 // is true for a call whose status is not the expected one (as
 // http_req_failed for HTTP), faultline_reqs counts every request,
-// HTTP and gRPC, for the throughput thresholds.
+// HTTP and gRPC, for the throughput thresholds. faultline_grpc_reqs
+// counts each gRPC call when it ends, tagged failed "true" or "false" as
+// k6's http_reqs is with expected_response: a Rate reaches Prometheus as a
+// ratio since the start, a Counter can be read per window.
 const grpcFailed = new Rate('grpc_req_failed');
 const allRequests = new Counter('faultline_reqs');
+const grpcCalls = new Counter('faultline_grpc_reqs');
+
+/**
+ * Records a gRPC call's outcome.
+ * @param {boolean} failed
+ * @param {Record<string, string>} tags
+ */
+function grpcOutcome(failed, tags) {
+  grpcFailed.add(failed, tags);
+  grpcCalls.add(1, Object.assign({}, tags, { failed: String(failed) }));
+}
 
 /**
  * The gRPC calls' status checks.
@@ -430,14 +468,14 @@ function invoke(req, tags) {
       client.connect(grpcAddress, { plaintext: !grpcTarget.tls, reflect: grpcTarget.protoFiles.length === 0 });
       connected = true;
     } catch (e) {
-      grpcFailed.add(want !== grpc.StatusUnavailable, tags);
-      check({ status: grpc.StatusUnavailable }, checks, checkTags);
+      grpcOutcome(want !== grpc.StatusUnavailable, tags);
+      checkCounted({ status: grpc.StatusUnavailable }, checks, checkTags);
       return;
     }
   }
   const res = client.invoke(call.method, call.message, { metadata: call.metadata, tags: tags });
-  grpcFailed.add(res.status !== want, tags);
-  check(res, checks, checkTags);
+  grpcOutcome(res.status !== want, tags);
+  checkCounted(res, checks, checkTags);
 }
 
 /**
@@ -516,7 +554,7 @@ export default function () {
   const params = Object.assign({}, p.params, { tags: { name: p.req.name, phase: seg.phase, fault: seg.fault } });
   const url = base ? base + p.req.path : p.req.url;
   const res = http.request(p.req.method, url, p.req.body, params);
-  check(res, p.checks, { phase: seg.phase, fault: seg.fault });
+  checkCounted(res, p.checks, { phase: seg.phase, fault: seg.fault });
 }
 
 /**
