@@ -185,8 +185,12 @@ func writeGantt(w io.Writer, p *plan.Plan) error {
 	fmt.Fprintf(&b, "%-*s 0s%s%s\n", label, "", strings.Repeat(" ", max(ganttWidth-2-len(end), 1)), end)
 	fmt.Fprintf(&b, "%-*s|%s|  %s → %s\n", label, "load", bar(0, p.LoadEnd, '='), plan.Duration(0), p.LoadEnd)
 	for _, f := range p.Faults {
+		kind := f.Kind
+		if f.Instant {
+			kind += " (once at " + f.Start.String() + ", judged until " + f.End.String() + ")"
+		}
 		fmt.Fprintf(&b, "%-*s|%s|  %s → %s  %s\n", label, fmt.Sprintf("%02d %s", f.Index, f.Name),
-			bar(f.Start, f.End, '#'), f.Start, f.End, f.Kind)
+			bar(f.Start, f.End, '#'), f.Start, f.End, kind)
 	}
 	phases := []byte(strings.Repeat(" ", ganttWidth))
 	for _, ph := range p.Phases {

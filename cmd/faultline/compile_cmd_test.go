@@ -149,3 +149,28 @@ func TestCompileCmd(t *testing.T) {
 		t.Fatalf("changed content: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestPlanInstantKill: a podKill with just start is drawn over the window
+// it is judged in, and said to act once at its start.
+func TestPlanInstantKill(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(p, []byte(`name: kill
+version: 1.0.0
+target:
+  url: http://127.0.0.1:8080
+  kubernetes: {namespace: shop, selector: {app: shop}}
+load: {executor: constant-vus, vus: 1, duration: 60s, requests: [{path: /}]}
+faults:
+  kill: {start: 10s, podKill: {}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runInProcess(t, "plan", p)
+	if code != 0 || !strings.Contains(out, "10s → 40s  podKill (once at 10s, judged until 40s)") {
+		t.Errorf("exit %d: %s%s", code, out, stderr)
+	}
+	code, out, _ = runInProcess(t, "plan", "-o", "json", p)
+	if code != 0 || !strings.Contains(out, `"instant": true`) {
+		t.Errorf("plan -o json: exit %d\n%s", code, out)
+	}
+}
