@@ -23,7 +23,7 @@ type PodLister interface {
 
 // PromSamplesNote is results.json's loadNote when an in-cluster load was
 // judged from the k6 runners' remote-write series.
-const PromSamplesNote = "in-cluster load: per-phase numbers read back from Prometheus (k6's experimental-prometheus-rw output), every runner summed, latency histograms merged; a request counts in the window its runner pushed it in (1s pushes); checks are not read (k6 writes them as a ratio, neither windowable nor mergeable)"
+const PromSamplesNote = "in-cluster load: per-phase numbers read back from Prometheus (k6's experimental-prometheus-rw output), every runner summed, HTTP requests and gRPC calls together, latency histograms merged; a request or check counts in the window its runner pushed it in (1s pushes); checks are counted by the script's faultline_checks (k6's own checks metric is a ratio, neither windowable nor mergeable)"
 
 // promWait is how long the reading waits after the load for the last
 // pushes (1s apart) to land.
@@ -160,7 +160,7 @@ func (r *run) promSnapshot(c *prom.Client, windows []results.Window) (Snapshot, 
 		return Snapshot{}, err
 	}
 	if d.Empty() {
-		return Snapshot{}, fmt.Errorf("prometheus %s has no %s series for {%s}: is the TestRun's experimental-prometheus-rw output sending to this server (K6_PROMETHEUS_RW_SERVER_URL), with native histograms enabled?", c.URL, prom.HTTPReqDuration, prom.LoadMatchers(r.p.Scenario, r.p.Version, r.o.RunID))
+		return Snapshot{}, fmt.Errorf("prometheus %s has no %s or %s series for {%s}: is the TestRun's experimental-prometheus-rw output sending to this server (K6_PROMETHEUS_RW_SERVER_URL), with native histograms enabled?", c.URL, prom.HTTPReqDuration, prom.GRPCReqDuration, prom.LoadMatchers(r.p.Scenario, r.p.Version, r.o.RunID))
 	}
 	phases, faults, _ := r.promWindows(windows)
 	snap := Snapshot{Phases: map[string]*aggregate.Agg{}, PerFault: map[string]*aggregate.Agg{}, Grace: aggregate.New()}
@@ -202,6 +202,7 @@ func (r *run) promSnapshot(c *prom.Client, windows []results.Window) (Snapshot, 
 func toAgg(w prom.LoadWindow) *aggregate.Agg {
 	a := aggregate.New()
 	a.Requests, a.Failed = int64(math.Round(w.Requests)), int64(math.Round(w.Failed))
+	a.AddChecks(int(math.Round(w.ChecksPassed)), int(math.Round(w.Checks)))
 	if h := w.Latency; h != nil {
 		a.SumMS = 1000 * h.Sum
 		for _, b := range h.EachBucket() {

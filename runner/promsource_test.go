@@ -29,7 +29,11 @@ import (
 // runners writing k6's remote-write series (prom.Writer, instance_id 1
 // and 2) into a real Prometheus, 100 req/s each, every 100ms a batch of 10
 // requests pushed at once — so each request's push instant is known and
-// the test can say exactly which window it belongs to. Faults are no-ops
+// the test can say exactly which window it belongs to. Of each batch, 4
+// are gRPC calls (k6_grpc_req_duration_seconds and the script's
+// k6_faultline_grpc_reqs_total), 6 HTTP requests, each checked once as the
+// compiled script counts checks (k6_faultline_checks_total): a check
+// fails with its request, and in the fault also when slower than 80ms. Faults are no-ops
 // on the runner's own clock. No sample reaches the runner in-process.
 type inClusterStandIn struct {
 	url   string
@@ -43,9 +47,10 @@ type inClusterStandIn struct {
 }
 
 type batch struct {
-	at       time.Time
-	n, fails int
-	ms       []float64
+	at             time.Time
+	n, fails       int
+	checks, passed int
+	ms             []float64
 }
 
 func (b *inClusterStandIn) Name() string { return "stand-in" }
@@ -68,7 +73,7 @@ func (b *inClusterStandIn) StartLoad(ctx context.Context, p *plan.Plan) (time.Ti
 	var ws []*prom.Writer
 	for i := 1; i <= 2; i++ {
 		ws = append(ws, &prom.Writer{URL: b.url, Labels: map[string]string{prom.LabelScenario: p.Scenario, prom.LabelVersion: p.Version,
-			prom.LabelRunID: b.runID, "instance_id": fmt.Sprint(i), "name": "GET /", "method": "GET"}})
+			prom.LabelRunID: b.runID, "instance_id": fmt.Sprint(i), "scenario": "default"}})
 	}
 	go func() {
 		defer func() { done <- results.LoadOutcome{Stage: "finished", ThresholdsKnown: true} }()
@@ -94,10 +99,31 @@ func (b *inClusterStandIn) StartLoad(ctx context.Context, p *plan.Plan) (time.Ti
 						ms += 50
 						failed = (k+j)%5 == 0
 					}
-					w.Add(map[string]string{"status": "200"}, now, ms/1000, failed)
+					phase := plan.Steady
+					if inFault {
+						phase = plan.FaultPhase
+					}
+					fault := "none"
+					if inFault {
+						fault = "jitter"
+					}
+					tags := map[string]string{prom.LabelPhase: phase, prom.LabelFault: fault}
+					if j%5 < 2 {
+						tags["name"] = "faultline.demo.v1.Shop/Checkout"
+						w.AddGRPC(tags, now, ms/1000, failed)
+					} else {
+						tags["name"], tags["method"], tags["status"] = "GET /", "GET", "200"
+						w.Add(tags, now, ms/1000, failed)
+					}
+					passed := !failed && !(inFault && ms > 80)
+					w.AddCheck(map[string]string{prom.LabelPhase: phase, prom.LabelFault: fault}, now, passed)
 					bt.n++
+					bt.checks++
 					if failed {
 						bt.fails++
+					}
+					if passed {
+						bt.passed++
 					}
 					bt.ms = append(bt.ms, ms)
 				}
@@ -139,12 +165,13 @@ func defaultCollectorService(t *testing.T) string {
 func promPlan(t *testing.T, promURL string) *plan.Plan {
 	t.Helper()
 	s := &schema.Scenario{Name: "checkout", Version: "1.0.0",
-		Target: schema.Target{URL: "http://127.0.0.1:1", Prometheus: &schema.PrometheusTarget{URL: promURL, Matchers: map[string]string{"namespace": "shop"}}},
-		Load:   schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: sd("6s"), Requests: []schema.Request{{Path: "/"}}},
+		Target: schema.Target{URL: "http://127.0.0.1:1", GRPC: "127.0.0.1:2", Prometheus: &schema.PrometheusTarget{URL: promURL, Matchers: map[string]string{"namespace": "shop"}}},
+		Load: schema.Load{Executor: schema.ConstantVUs, VUs: 1, Duration: sd("6s"),
+			Requests: []schema.Request{{Path: "/", Weight: 3}, {GRPC: &schema.GRPCCall{Method: "faultline.demo.v1.Shop/Checkout"}, Weight: 2}}},
 		Faults: map[string]schema.Fault{"jitter": {Start: sd("2s"), Duration: sd("2s"), NetworkDelay: &schema.NetworkDelay{Latency: sd("50ms")}}},
 		SLOs: &schema.SLOs{
-			Steady: &schema.PhaseSLO{Throughput: ptr(150.0), ErrorRate: ptr(5.0), GCPause: &schema.GCPauseSLO{P99: sd("1s")}},
-			Fault:  &schema.PhaseSLO{Latency: &schema.LatencySLO{P99: sd("500ms")}},
+			Steady: &schema.PhaseSLO{Throughput: ptr(150.0), ErrorRate: ptr(5.0), Checks: ptr(95.0), GCPause: &schema.GCPauseSLO{P99: sd("1s")}},
+			Fault:  &schema.PhaseSLO{Latency: &schema.LatencySLO{P99: sd("500ms")}, Checks: ptr(60.0)},
 		},
 	}
 	p, err := plan.New(s)
@@ -156,8 +183,9 @@ func promPlan(t *testing.T, promURL string) *plan.Plan {
 
 // TestInClusterFromPrometheus: an in-cluster load (two stand-in runners)
 // and a default-collector Go service, judged per phase from a real
-// Prometheus only: each phase's requests and failures are exactly those
-// pushed in its actual window, summed over both runners; p99 within 2% of
+// Prometheus only: each phase's requests and failures (HTTP requests and
+// gRPC calls) and its checks are exactly those pushed in its actual
+// window, summed over both runners; the checks SLOs judged from them; p99 within 2% of
 // the exact quantile of the same samples; the throughput SLO judged on the
 // sum (200/s; a runner alone has 100/s); the gcPause SLO judged from
 // go_gc_duration_seconds, not no-data; the runtime plots read from
@@ -179,21 +207,30 @@ func TestInClusterFromPrometheus(t *testing.T) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	checksRate := map[string]float64{}
 	for i, ph := range res.Phases {
 		from := res.LoadStart.Add(time.Duration(ph.JudgedFrom * float64(time.Second)))
 		to := res.LoadStart.Add(time.Duration(ph.End * float64(time.Second)))
 		last := i == len(res.Phases)-1
-		var n, fails int
+		var n, fails, checks, passed int
 		var ms []float64
 		for _, bt := range b.batches {
 			if !bt.at.Truncate(time.Millisecond).Before(from.Truncate(time.Millisecond)) && (last || bt.at.Truncate(time.Millisecond).Before(to.Truncate(time.Millisecond))) {
 				n += bt.n
 				fails += bt.fails
+				checks += bt.checks
+				passed += bt.passed
 				ms = append(ms, bt.ms...)
 			}
 		}
 		if ph.Requests != int64(n) || ph.Failed != int64(fails) {
-			t.Errorf("%s: %d requests, %d failed from Prometheus; pushed %d, %d in its window", ph.Name, ph.Requests, ph.Failed, n, fails)
+			t.Errorf("%s: %d requests, %d failed from Prometheus; pushed %d, %d in its window (HTTP and gRPC)", ph.Name, ph.Requests, ph.Failed, n, fails)
+		}
+		if checks > 0 {
+			checksRate[ph.Name] = 100 * float64(passed) / float64(checks)
+		}
+		if want := checksRate[ph.Name]; checks == 0 || ph.ChecksRate != want {
+			t.Errorf("%s: checks %.4f%% from Prometheus; pushed %d of %d passed (%.4f%%) in its window", ph.Name, ph.ChecksRate, passed, checks, want)
 		}
 		if n == 0 {
 			continue
@@ -202,7 +239,7 @@ func TestInClusterFromPrometheus(t *testing.T) {
 		if rel := math.Abs(ph.P99-exact) / exact; rel > 0.02 {
 			t.Errorf("%s: p99 %.3fms from Prometheus, %.3fms exact (%.2f%%)", ph.Name, ph.P99, exact, 100*rel)
 		}
-		t.Logf("%s [%.2f, %.2f): %d requests, %d failed, p99 %.3fms (exact %.3fms), %.1f req/s", ph.Name, ph.JudgedFrom, ph.End, ph.Requests, ph.Failed, ph.P99, exact, ph.Throughput)
+		t.Logf("%s [%.2f, %.2f): %d requests, %d failed, checks %.2f%% (%d of %d), p99 %.3fms (exact %.3fms), %.1f req/s", ph.Name, ph.JudgedFrom, ph.End, ph.Requests, ph.Failed, ph.ChecksRate, passed, checks, ph.P99, exact, ph.Throughput)
 	}
 	// Without a direct scrape the runtime plots come from Prometheus; the
 	// fault window is written as faultline_fault_active for the dashboard.
@@ -226,6 +263,12 @@ func TestInClusterFromPrometheus(t *testing.T) {
 	if ones < 2 {
 		t.Errorf("%s: %d points at 1 over a 2s fault", prom.FaultActive, ones)
 	}
+	checksJudged := 0
+	defer func() {
+		if checksJudged != 2 {
+			t.Errorf("%d checks SLOs judged, want steady's and fault's", checksJudged)
+		}
+	}()
 	for _, s := range res.SLOs {
 		t.Logf("SLO %s %s: %s measured %.4g (%s)", s.Phase, s.SLO, s.Status, s.Measured, s.Note)
 		switch s.SLO {
@@ -236,6 +279,13 @@ func TestInClusterFromPrometheus(t *testing.T) {
 			if s.Status != results.StatusPass || s.Measured < 180 || s.Measured > 210 {
 				t.Errorf("throughput: %s %v, want ~200/s (both runners) passing 150", s.Status, s.Measured)
 			}
+		case "checks":
+			// Judged from the script's check counter, not no-data; the same
+			// figure as the phase's (checked exactly above).
+			if s.Status != results.StatusPass || s.Measured != checksRate[s.Phase] {
+				t.Errorf("%s checks: %s %v, want judged passing at %v", s.Phase, s.Status, s.Measured, checksRate[s.Phase])
+			}
+			checksJudged++
 		case "gcPause.p99":
 			if s.Status != results.StatusPass || s.Measured <= 0 || !strings.Contains(s.Note, "go_gc_duration_seconds") {
 				t.Errorf("gcPause.p99 of a default-collector service: %s %v (%s), want judged", s.Status, s.Measured, s.Note)

@@ -13,8 +13,8 @@ import (
 )
 
 // TestInClusterGRPC: --load in-cluster runs gRPC calls described by
-// reflection, and refuses them with target.protos or target.prometheus,
-// naming the call and the way out.
+// reflection, judged by the runners' thresholds or from target.prometheus,
+// and refuses them with target.protos, naming the call and the way out.
 func TestInClusterGRPC(t *testing.T) {
 	call := schema.Request{GRPC: &schema.GRPCCall{Method: "faultline.demo.v1.Shop/Checkout"}}
 	for _, tc := range []struct {
@@ -26,7 +26,7 @@ func TestInClusterGRPC(t *testing.T) {
 		{"http only", schema.Target{Protos: &schema.Protos{Files: []string{"a.proto"}}}, []schema.Request{{Path: "/"}}, ""},
 		{"reflection", schema.Target{GRPC: "127.0.0.1:1"}, []schema.Request{{Path: "/"}, call}, ""},
 		{"protos", schema.Target{GRPC: "127.0.0.1:1", Protos: &schema.Protos{Files: []string{"a.proto"}}}, []schema.Request{call}, "ConfigMap carries only the script"},
-		{"prometheus", schema.Target{GRPC: "127.0.0.1:1", Prometheus: &schema.PrometheusTarget{URL: "http://127.0.0.1:9090"}}, []schema.Request{call}, "HTTP series"},
+		{"prometheus", schema.Target{GRPC: "127.0.0.1:1", Prometheus: &schema.PrometheusTarget{URL: "http://127.0.0.1:9090"}}, []schema.Request{call}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := inClusterGRPC(&plan.Plan{Source: &schema.Scenario{Target: tc.target, Load: schema.Load{Requests: tc.reqs}}})

@@ -312,9 +312,9 @@ func clusterGRPCFaults(l *schema.Loaded) schema.Diagnostics {
 
 // inClusterGRPC refuses what --load in-cluster cannot do with gRPC calls:
 // proto files (the TestRun's ConfigMap carries the script only, so the
-// runners would not find them: use server reflection), and a load judged
-// from Prometheus (runner/prom reads k6's HTTP series only, so the calls
-// would not count). Judged from the runners' thresholds, gRPC calls run.
+// runners would not find them: use server reflection). Judged from the
+// runners' thresholds or from Prometheus (runner/prom reads the gRPC
+// series too), gRPC calls run.
 func inClusterGRPC(p *plan.Plan) error {
 	var method string
 	for _, r := range p.Source.Load.Requests {
@@ -328,8 +328,6 @@ func inClusterGRPC(p *plan.Plan) error {
 		return nil
 	case t.Protos != nil:
 		return fmt.Errorf("--load in-cluster: the gRPC call %s is described by target.protos, and the TestRun's ConfigMap carries only the script: drop target.protos to use the server's reflection service, or run the load from this machine (--load local)", method)
-	case t.Prometheus != nil:
-		return fmt.Errorf("--load in-cluster with target.prometheus judges the load from k6's HTTP series in Prometheus, which do not count the gRPC call %s: run the load from this machine (--load local), or in-cluster without target.prometheus (judged by the runners' k6 thresholds)", method)
 	}
 	return nil
 }

@@ -25,6 +25,16 @@ const (
 	HTTPReqDuration = "k6_http_req_duration_seconds"
 	HTTPReqFailed   = "k6_http_req_failed_rate"
 
+	// The compiled script's own series (compiler/k6): k6 counts no gRPC
+	// calls and writes checks and grpc_req_failed as Rates, so the script
+	// counts each gRPC call at its end (label failed "true"/"false") and
+	// each check (label passed "true"/"false") in Counters.
+	GRPCReqDuration = "k6_grpc_req_duration_seconds"
+	GRPCReqs        = "k6_faultline_grpc_reqs_total"
+	Checks          = "k6_faultline_checks_total"
+	LabelFailed     = "failed"
+	LabelPassed     = "passed"
+
 	// Labels faultline's compiled load sets (test-wide tags and the
 	// script's per-request tags).
 	LabelScenario = "faultline_scenario"
@@ -56,38 +66,49 @@ func quoteRE(s string) string {
 
 // LoadData holds a run's load series, read once.
 type LoadData struct {
-	reqs, dur []Series
+	reqs, dur         []Series // HTTP
+	grpcReqs, grpcDur []Series
+	checks            []Series
 }
 
 // Runners is the number of distinct runners (instance_id) seen.
 func (d *LoadData) Runners() int {
 	ids := map[string]bool{}
-	for _, s := range d.dur {
+	for _, s := range slices.Concat(d.dur, d.grpcDur, d.grpcReqs) {
 		ids[s.Labels["instance_id"]] = true
 	}
 	return len(ids)
 }
 
-// Empty reports whether no load series was found.
-func (d *LoadData) Empty() bool { return len(d.reqs) == 0 && len(d.dur) == 0 }
+// Empty reports whether no request series was found (HTTP or gRPC).
+func (d *LoadData) Empty() bool {
+	return len(d.reqs) == 0 && len(d.dur) == 0 && len(d.grpcReqs) == 0 && len(d.grpcDur) == 0
+}
 
-// ReadLoad fetches the load series matchers select in [from, to].
+// ReadLoad fetches the load series matchers select in [from, to]: HTTP
+// requests, gRPC calls and checks.
 func ReadLoad(ctx context.Context, c *Client, matchers string, from, to time.Time) (*LoadData, error) {
 	d := &LoadData{}
-	var err error
-	if d.reqs, err = c.Raw(ctx, HTTPReqs+"{"+matchers+"}", from, to); err != nil {
-		return nil, err
-	}
-	if d.dur, err = c.Raw(ctx, HTTPReqDuration+"{"+matchers+"}", from, to); err != nil {
-		return nil, err
+	for _, q := range []struct {
+		name string
+		into *[]Series
+	}{{HTTPReqs, &d.reqs}, {HTTPReqDuration, &d.dur}, {GRPCReqs, &d.grpcReqs}, {GRPCReqDuration, &d.grpcDur}, {Checks, &d.checks}} {
+		var err error
+		if *q.into, err = c.Raw(ctx, q.name+"{"+matchers+"}", from, to); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
 
 // LoadWindow is the load of one window, every runner summed.
 type LoadWindow struct {
+	// Requests and Failed count HTTP requests and gRPC calls.
 	Requests, Failed float64
-	// Latency in seconds (nil without requests).
+	// Checks and ChecksPassed count the script's checks (0 when the load
+	// wrote none).
+	Checks, ChecksPassed float64
+	// Latency in seconds, HTTP and gRPC merged (nil without requests).
 	Latency *Hist
 }
 
@@ -101,7 +122,21 @@ func (d *LoadData) Window(w Window) LoadWindow {
 			out.Failed += n
 		}
 	}
-	for _, s := range d.dur {
+	for _, s := range d.grpcReqs {
+		n := Delta(s.Floats, w)
+		out.Requests += n
+		if s.Labels[LabelFailed] == "true" {
+			out.Failed += n
+		}
+	}
+	for _, s := range d.checks {
+		n := Delta(s.Floats, w)
+		out.Checks += n
+		if s.Labels[LabelPassed] == "true" {
+			out.ChecksPassed += n
+		}
+	}
+	for _, s := range slices.Concat(d.dur, d.grpcDur) {
 		h := HistDelta(s.Hists, w)
 		if h == nil || h.Count == 0 {
 			continue
@@ -135,37 +170,87 @@ type Writer struct {
 // WriterSchema is the schema of the engine's latency histograms.
 const WriterSchema = 8
 
+// wseries is one series: a counter, or a histogram when hist is set.
 type wseries struct {
-	labels       map[string]string
-	reqs         float64
+	labels       map[string]string // with __name__
+	v            float64
 	hist         *Hist
 	latest, sent int64
 	dirty        bool
 }
 
-// Add records one request. tags are its per-request labels (name, method,
-// status, phase, fault); failed is http_req_failed.
+// Add records one HTTP request. tags are its per-request labels (name,
+// method, status, phase, fault); failed is http_req_failed.
 func (w *Writer) Add(tags map[string]string, end time.Time, seconds float64, failed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.labels(tags, LabelExpected, fmt.Sprint(!failed))
+	w.count(HTTPReqs, l, end)
+	w.observe(HTTPReqDuration, l, end, seconds)
+}
+
+// AddGRPC records one gRPC call as k6 and the compiled script write it:
+// grpc_req_duration (tags: name, method, status, phase, fault; none when
+// seconds < 0, a call that never connected) and faultline_grpc_reqs
+// (tags plus failed).
+func (w *Writer) AddGRPC(tags map[string]string, end time.Time, seconds float64, failed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.count(GRPCReqs, w.labels(tags, LabelFailed, fmt.Sprint(failed)), end)
+	if seconds >= 0 {
+		w.observe(GRPCReqDuration, w.labels(tags, "", ""), end, seconds)
+	}
+}
+
+// AddCheck records one check as the compiled script counts it in
+// faultline_checks (tags: phase, fault; plus passed).
+func (w *Writer) AddCheck(tags map[string]string, end time.Time, passed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.count(Checks, w.labels(tags, LabelPassed, fmt.Sprint(passed)), end)
+}
+
+func (w *Writer) labels(tags map[string]string, k, v string) map[string]string {
 	l := maps.Clone(w.Labels)
 	if l == nil {
 		l = map[string]string{}
 	}
 	maps.Copy(l, tags)
-	l[LabelExpected] = fmt.Sprint(!failed)
+	if k != "" {
+		l[k] = v
+	}
+	return l
+}
+
+// get returns the series of name and l, creating it; w.mu is held.
+func (w *Writer) get(name string, l map[string]string) *wseries {
+	l = maps.Clone(l)
+	l["__name__"] = name
 	key := labelKey(l)
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.series == nil {
 		w.series = map[string]*wseries{}
 	}
 	s := w.series[key]
 	if s == nil {
-		h := NewHist(WriterSchema)
-		h.ZeroThreshold = math.Ldexp(1, -128)
-		s = &wseries{labels: l, hist: h}
+		s = &wseries{labels: l}
 		w.series[key] = s
 	}
-	s.reqs++
+	return s
+}
+
+func (w *Writer) count(name string, l map[string]string, end time.Time) {
+	s := w.get(name, l)
+	s.v++
+	s.latest = max(s.latest, end.UnixMilli())
+	s.dirty = true
+}
+
+func (w *Writer) observe(name string, l map[string]string, end time.Time, seconds float64) {
+	s := w.get(name, l)
+	if s.hist == nil {
+		s.hist = NewHist(WriterSchema)
+		s.hist.ZeroThreshold = math.Ldexp(1, -128)
+	}
 	s.hist.Observe(seconds)
 	s.latest = max(s.latest, end.UnixMilli())
 	s.dirty = true
@@ -193,11 +278,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 			continue
 		}
 		t := max(s.latest, s.sent+1) // strictly increasing per series
-		rl := maps.Clone(s.labels)
-		rl["__name__"] = HTTPReqs
-		hl := maps.Clone(s.labels)
-		hl["__name__"] = HTTPReqDuration
-		pts = append(pts, Point{Labels: rl, T: t, V: s.reqs}, Point{Labels: hl, T: t, Hist: s.hist.Clone()})
+		p := Point{Labels: maps.Clone(s.labels), T: t, V: s.v}
+		if s.hist != nil {
+			p.Hist = s.hist.Clone()
+		}
+		pts = append(pts, p)
 		s.dirty, s.sent = false, t
 		sent = append(sent, s)
 	}

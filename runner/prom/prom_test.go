@@ -13,11 +13,13 @@ import (
 )
 
 // TestTwoRunnersMerged: two stand-in k6 runners write a 60s run (20s per
-// phase) into a real Prometheus; read back over the windows, the counts
-// are exactly the written ones, the merged latency histogram is exactly
-// the histogram of the union of both runners' samples, its quantiles are
-// within the buckets' accuracy of the true ones, and throughput is the sum
-// across runners (a per-runner figure sees half).
+// phase) of HTTP requests and gRPC calls, each checked once, into a real
+// Prometheus; read back over the windows, the counts of requests, failures
+// and checks (passed and all) are exactly the written ones, HTTP and gRPC
+// together, the merged latency histogram is exactly the histogram of the
+// union of both runners' samples of both kinds, its quantiles are within
+// the buckets' accuracy of the true ones, and throughput is the sum across
+// runners (a per-runner figure sees half).
 func TestTwoRunnersMerged(t *testing.T) {
 	srv := promtest.Start(t)
 	ctx := context.Background()
@@ -30,10 +32,12 @@ func TestTwoRunnersMerged(t *testing.T) {
 		"recovery": {base.Add(40 * time.Second).UnixMilli(), base.Add(60 * time.Second).UnixMilli()},
 	}
 	type ref struct {
-		n, failed float64
-		ms        []float64
-		union     *Hist
-		perRunner [2]float64
+		n, failed      float64
+		grpc, grpcFail float64
+		checks, passed float64
+		ms             []float64
+		union          *Hist
+		perRunner      [2]float64
 	}
 	want := map[string]*ref{}
 	for name := range windows {
@@ -56,15 +60,41 @@ func TestTwoRunnersMerged(t *testing.T) {
 				ms := median * math.Exp(0.5*rng.NormFloat64())
 				failed := rng.Float64() < errP
 				end := base.Add(time.Duration(sec)*time.Second + time.Duration(j*10)*time.Millisecond)
-				k.add(end, ms, failed, phase, fault)
 				r := want[phase]
+				// Every third request a gRPC call; in the fault, runner 1's
+				// failed calls never connect (no duration sample).
+				grpcCall := j%3 == 0
+				noConn := grpcCall && failed && phase == "fault" && i == 0
+				switch {
+				case noConn:
+					k.addGRPC(end, -1, true, phase, fault)
+				case grpcCall:
+					k.addGRPC(end, ms, failed, phase, fault)
+				default:
+					k.add(end, ms, failed, phase, fault)
+				}
+				// Its check fails with it, and a slow one (> 60ms) fails too.
+				passed := !failed && ms <= 60
+				k.addCheck(end, passed, phase, fault)
 				r.n++
 				r.perRunner[i]++
+				r.checks++
+				if passed {
+					r.passed++
+				}
 				if failed {
 					r.failed++
 				}
-				r.ms = append(r.ms, ms)
-				r.union.Observe(ms / 1000)
+				if grpcCall {
+					r.grpc++
+					if failed {
+						r.grpcFail++
+					}
+				}
+				if !noConn {
+					r.ms = append(r.ms, ms)
+					r.union.Observe(ms / 1000)
+				}
 			}
 			if err := k.push(ctx); err != nil {
 				t.Fatal(err)
@@ -83,8 +113,12 @@ func TestTwoRunnersMerged(t *testing.T) {
 	for name, w := range windows {
 		got, r := d.Window(w), want[name]
 		if got.Requests != r.n || got.Failed != r.failed {
-			t.Errorf("%s: %v requests, %v failed; wrote %v, %v", name, got.Requests, got.Failed, r.n, r.failed)
+			t.Errorf("%s: %v requests, %v failed; wrote %v, %v (%v gRPC calls, %v failed)", name, got.Requests, got.Failed, r.n, r.failed, r.grpc, r.grpcFail)
 		}
+		if got.Checks != r.checks || got.ChecksPassed != r.passed || r.passed == r.checks {
+			t.Errorf("%s: %v of %v checks passed; wrote %v of %v", name, got.ChecksPassed, got.Checks, r.passed, r.checks)
+		}
+		t.Logf("%s: %v requests (%v gRPC), %v failed (%v gRPC), %v of %v checks passed", name, got.Requests, r.grpc, got.Failed, r.grpcFail, got.ChecksPassed, got.Checks)
 		if got.Latency == nil {
 			t.Fatalf("%s: no latency", name)
 		}
