@@ -146,6 +146,7 @@ type Backend struct {
 	watching map[string]context.CancelFunc // by fault: supervision of an injected object
 	stopped  map[string]time.Time          // by fault: when Chaos Mesh was seen to have stopped it (duration ran out)
 	cleaned  bool
+	seenPods map[string]bool // the target's pods, as listed at Prepare and since (TargetPods)
 }
 
 // New returns a kubernetes backend for a scenario.
@@ -189,6 +190,9 @@ func (b *Backend) Prepare(ctx context.Context, p *plan.Plan) (string, error) {
 			return "", err
 		}
 	}
+	// The pods before any fault: a pod a fault kills is still the target's
+	// (TargetPods). A cluster where pods cannot be listed is told later.
+	_, _ = b.TargetPods(ctx)
 	return p.Source.Target.URL, nil
 }
 
