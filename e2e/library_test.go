@@ -18,31 +18,34 @@ import (
 )
 
 // clusterLibrary lists every library scenario with target.kubernetes, with the time scale it
-// runs at here (loads of about 12 to 14 seconds: fault windows of 3 seconds or more, longer
-// than Chaos Mesh's reconcile passes).
+// runs at here (loads of 15 to 30 seconds: fault windows of 2 seconds or more, longer than
+// Chaos Mesh's reconcile passes, and phases long enough for runtime scrapes on a loaded machine).
 var clusterLibrary = []struct {
 	file  string
 	scale float64
 	flags []string
 }{
-	{"checkout-jitter.cue", 0.2, nil}, // 60s → 12s
-	{"clock-skew.cue", 0.15, nil},     // 90s → 13.5s
-	{"cpu-starvation.cue", 0.2, nil},  // 60s → 12s
+	{"checkout-jitter.cue", 0.25, nil}, // 60s → 15s
+	{"clock-skew.cue", 0.2, nil},       // 90s → 18s
+	{"cpu-starvation.cue", 0.25, nil},  // 60s → 15s
 	// At 0.15 its 3 s steady phase is over before the load's connections settle: the goroutine
 	// SLO (recovery ≤ 20% over steady) missed twice in a row (48 → 64) with nothing injected.
 	{"dependency-partition.cue", 0.3, nil}, // 90s → 27s
-	{"dns-failure.cue", 0.15, nil},         // 90s → 13.5s
-	{"grpc-checkout.cue", 0.2, nil},        // 60s → 12s
-	{"io-latency.cue", 0.15, nil},          // 90s → 13.5s
-	{"lock-contention.cue", 0.2, nil},      // 60s → 12s
-	{"memory-pressure.cue", 0.2, nil},      // 60s → 12s
+	{"dns-failure.cue", 0.2, nil},          // 90s → 18s
+	{"grpc-checkout.cue", 0.25, nil},       // 60s → 15s
+	{"io-latency.cue", 0.2, nil},           // 90s → 18s
+	{"lock-contention.cue", 0.25, nil},     // 60s → 15s
+	{"memory-pressure.cue", 0.25, nil},     // 60s → 15s
 	// multi-stage's delay stage has mode all under guardrails.maxBlastRadius 25: faultline
 	// refuses it on a cluster without --allow-blast-radius (reported; the scenario is the lead's).
-	{"multi-stage.cue", 0.2, []string{"--allow-blast-radius"}}, // 60s → 12s
-	{"network-jitter.cue", 0.2, nil},                           // 60s → 12s
-	{"packet-loss.cue", 0.2, nil},                              // 60s → 12s
-	{"pod-kill.cue", 0.1, nil},                                 // 2m → 12s
-	{"slow-downstream.yaml", 0.2, nil},                         // 60s → 12s
+	// Its kill stage lasts 4 s: at 0.5 that is 2 s, the shortest Workflow deadline that outlives
+	// Chaos Mesh's condition pass (at 0.2, a 1 s node deadline deleted the PodChaos before its
+	// AllInjected was written: harness finding F6).
+	{"multi-stage.cue", 0.5, []string{"--allow-blast-radius"}}, // 60s → 30s
+	{"network-jitter.cue", 0.25, nil},                          // 60s → 15s
+	{"packet-loss.cue", 0.25, nil},                             // 60s → 15s
+	{"pod-kill.cue", 0.15, nil},                                // 2m → 18s
+	{"slow-downstream.yaml", 0.25, nil},                        // 60s → 15s
 }
 
 // loadLibrary loads the scenario library.
@@ -138,8 +141,11 @@ func runLibraryScenario(t *testing.T, s *schema.Scenario, file string, scale flo
 		}
 		// An SLO missed on this shared machine (the demo target's goroutines, a p99) is
 		// retried once, as TestLibraryLocal does; an error or an abort is not.
+		// "no data to judge" (a phase got no runtime scrape) is a measurement gap of a loaded
+		// machine, retried likewise; any other error is not.
+		noData := r.res.Verdict == results.VerdictError && strings.Contains(r.res.Reason, "no data to judge")
 		if r.code == exitcode.OK && r.res.Verdict == results.VerdictPass || attempt == 2 ||
-			r.res.Verdict == results.VerdictError || r.res.Verdict == results.VerdictAborted {
+			r.res.Verdict == results.VerdictError && !noData || r.res.Verdict == results.VerdictAborted {
 			break
 		}
 		t.Logf("attempt 1: exit %d, verdict %s (%s); retrying", r.code, r.res.Verdict, r.res.Reason)
