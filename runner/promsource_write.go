@@ -128,7 +128,7 @@ func (t *promTee) segment(off time.Duration) int {
 // add tees one sample; seg is the timeline segment it started in.
 func (t *promTee) add(vu int, smp *load.Sample, seg int32) {
 	if smp.GRPC || len(t.segments) == 0 {
-		return // k6 has no http series for gRPC calls; the reader reads http only
+		return // the engine writes k6's HTTP series only: not yet gRPC's (k6_grpc_req_duration_seconds, k6_faultline_grpc_reqs_total) nor checks
 	}
 	k := teeKey{req: smp.Request, status: smp.Status, failed: smp.Failed,
 		seg: t.segment(time.Duration(smp.Start.UnixMilli()-t.origin()) * time.Millisecond)}
