@@ -149,7 +149,7 @@ export const options = {
 /** @type {Timeline} */
 const timeline = {
   "scenario": "multi-stage",
-  "version": "1.0.0",
+  "version": "1.1.0",
   "loadEnd": 60000,
   "summaryEnv": "FAULTLINE_SUMMARY",
   "targetEnv": "FAULTLINE_TARGET_URL",
