@@ -227,7 +227,18 @@ func (b *Backend) Preflight(ctx context.Context, p *plan.Plan) ([]*Object, error
 			return nil, err
 		}
 	}
-	if r := Guardrails(b.s, objs, b.cfg.AllowNamespaces, b.cfg.AllowBlastRadius); len(r) > 0 {
+	// Every fault of the plan has its object: a fault that compiled to
+	// nothing would start the load and fail only at its injection.
+	for _, f := range p.Faults {
+		if !slices.ContainsFunc(objs, func(o *Object) bool { return o.Fault.Name == f.Name }) {
+			return nil, fmt.Errorf("faultline bug: fault %s compiled to no Chaos Mesh object; please report it", f.Name)
+		}
+	}
+	r := Guardrails(b.s, objs, b.cfg.AllowNamespaces, b.cfg.AllowBlastRadius)
+	if wf != nil {
+		r = append(r, shortWorkflowNodes(p)...)
+	}
+	if len(r) > 0 {
 		return nil, &RefusedError{Scenario: b.s.Name, Refusals: r}
 	}
 	served, err := b.c.ServedKinds(ctx)
@@ -1159,4 +1170,24 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		b.logf("cleanup: deleted %s", r)
 	}
 	return err
+}
+
+// minWorkflowNode is the shortest chaos node --timing workflow runs: on
+// the real controller (e2e), a 1 s node's object was deleted by the
+// workflow engine at its deadline before Chaos Mesh had written
+// AllInjected, though the pod was killed, so the run could not tell
+// whether the fault took effect.
+const minWorkflowNode = 2 * time.Second
+
+// shortWorkflowNodes refuses, under --timing workflow, faults whose window
+// is shorter than minWorkflowNode.
+func shortWorkflowNodes(p *plan.Plan) []Refusal {
+	var out []Refusal
+	for _, f := range p.Faults {
+		if d := f.End.Std() - f.Start.Std(); d < minWorkflowNode {
+			out = append(out, Refusal{Fault: f.Name, Rule: "--timing workflow",
+				Message: fmt.Sprintf("the fault lasts %s; with --timing workflow its chaos node needs at least %s (Chaos Mesh's workflow engine deletes a shorter node's object before the controller reports it injected): lengthen the fault (or the --time-scale), or use the default timing", d, minWorkflowNode)})
+		}
+	}
+	return out
 }
