@@ -36,16 +36,14 @@ var clusterLibrary = []struct {
 	{"io-latency.cue", 0.2, nil},           // 90s → 18s
 	{"lock-contention.cue", 0.25, nil},     // 60s → 15s
 	{"memory-pressure.cue", 0.25, nil},     // 60s → 15s
-	// multi-stage's delay stage has mode all under guardrails.maxBlastRadius 25: faultline
-	// refuses it on a cluster without --allow-blast-radius (reported; the scenario is the lead's).
-	// Its kill stage lasts 4 s: at 0.5 that is 2 s, the shortest Workflow deadline that outlives
+	// multi-stage's kill stage lasts 4 s: at 0.5 that is 2 s, the shortest Workflow deadline that outlives
 	// Chaos Mesh's condition pass (at 0.2, a 1 s node deadline deleted the PodChaos before its
 	// AllInjected was written: harness finding F6).
-	{"multi-stage.cue", 0.5, []string{"--allow-blast-radius"}}, // 60s → 30s
-	{"network-jitter.cue", 0.25, nil},                          // 60s → 15s
-	{"packet-loss.cue", 0.25, nil},                             // 60s → 15s
-	{"pod-kill.cue", 0.15, nil},                                // 2m → 18s
-	{"slow-downstream.yaml", 0.25, nil},                        // 60s → 15s
+	{"multi-stage.cue", 0.5, nil},       // 60s → 30s (faultline refuses a Workflow node under 2 s)
+	{"network-jitter.cue", 0.25, nil},   // 60s → 15s
+	{"packet-loss.cue", 0.25, nil},      // 60s → 15s
+	{"pod-kill.cue", 0.15, nil},         // 2m → 18s
+	{"slow-downstream.yaml", 0.25, nil}, // 60s → 15s
 }
 
 // loadLibrary loads the scenario library.
