@@ -432,8 +432,11 @@ slos:
 	if code != exitcode.OK {
 		t.Fatalf("exit %d (verdict %s: %s), want 0:\n%s", code, res.Verdict, res.Reason, out)
 	}
-	if len(res.Faults) != 1 || res.Faults[0].StartOffset < 1.9 || res.Faults[0].StartOffset > 3.5 ||
-		res.Faults[0].EndOffset-res.Faults[0].StartOffset < 1.5 || res.Faults[0].EndOffset-res.Faults[0].StartOffset > 3.5 {
+	// Chaos Mesh writes Suspend and chaos-node deadlines as whole-second timestamps: the 2s
+	// offset and the 2s window may each end up to 1s early (a fresh-clone CI run saw +1.88s,
+	// 1.76s long).
+	if len(res.Faults) != 1 || res.Faults[0].StartOffset < 0.9 || res.Faults[0].StartOffset > 3.5 ||
+		res.Faults[0].EndOffset-res.Faults[0].StartOffset < 0.5 || res.Faults[0].EndOffset-res.Faults[0].StartOffset > 3.5 {
 		t.Errorf("fault windows %+v", res.Faults)
 	}
 	for _, want := range []string{"applied Workflow e2e/kube-wf", "injected  jitter", "recovered jitter", "accomplished"} {

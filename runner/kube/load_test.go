@@ -207,9 +207,11 @@ func TestRunnerWorkflowInCluster(t *testing.T) {
 				// The engine stand-in creates the entry, the Serial track, its Suspend, the chaos
 				// node and its child one reconcile (one write) after the other, as Chaos Mesh's
 				// engine does; on this loaded 2-core machine that takes up to about 2s. The node's
-				// deadline is whole seconds: the 2s window may last only 1s.
+				// deadline is a whole-second timestamp (up to 1s early), and the child is injected a
+				// reconcile pass after the node is made: the 2s window may last only about half a
+				// second (0.82s seen in a fresh-clone CI run).
 				if len(res.Faults) != 1 || res.Faults[0].StartOffset < 0.05 || res.Faults[0].StartOffset > 3 ||
-					d(res.Faults[0]) < 0.9 || d(res.Faults[0]) > 3.5 {
+					d(res.Faults[0]) < 0.5 || d(res.Faults[0]) > 3.5 {
 					t.Errorf("fault windows %+v, planned 0.1s-2.1s\n%s", res.Faults, log)
 				}
 				for _, s := range res.SLOs {
