@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"faultline.dev/faultline/runner/report"
@@ -39,11 +37,7 @@ and pod.`,
 			if err != nil {
 				return err
 			}
-			if out == "" || out == "-" {
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
+			return writeOut(cmd.OutOrStdout(), out, b)
 		},
 	}
 	dash.Flags().StringVarP(&out, "file", "f", "", "write to this file instead of standard output")

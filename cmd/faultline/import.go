@@ -93,11 +93,7 @@ Exit codes: 0 imported, 3 a manifest cannot be imported, 2 usage error, 1 faultl
 			if err != nil {
 				return err
 			}
-			if out == "" || out == "-" {
-				if _, err := stdout.Write(data); err != nil {
-					return err
-				}
-			} else if err := os.WriteFile(out, data, 0o644); err != nil {
+			if err := writeOut(stdout, out, data); err != nil {
 				return err
 			}
 			where := out

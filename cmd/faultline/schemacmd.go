@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -51,11 +50,7 @@ stale vendored copy.`,
 			if err != nil {
 				return err
 			}
-			if out == "" || out == "-" {
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
+			return writeOut(cmd.OutOrStdout(), out, b)
 		},
 	}
 	js.Flags().StringVarP(&out, "file", "f", "", "write to this file instead of standard output")

@@ -47,3 +47,13 @@ func (w *outputWriter) Err() error {
 func (w *outputWriter) Fd() uintptr { return w.f.Fd() }
 
 var _ io.Writer = (*outputWriter)(nil)
+
+// writeOut writes b to the file named by a command's -f/-o flag, or to w
+// (standard output) when the flag is empty or "-".
+func writeOut(w io.Writer, file string, b []byte) error {
+	if file == "" || file == "-" {
+		_, err := w.Write(b)
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
