@@ -584,16 +584,6 @@ const longList = 64
 
 // requestsField finds load.requests at the top of a data file.
 func requestsField(f *ast.File) *ast.Field {
-	find := func(decls []ast.Decl, name string) *ast.Field {
-		for _, d := range decls {
-			if fd, ok := d.(*ast.Field); ok {
-				if n, ok := labelName(fd.Label); ok && n == name {
-					return fd
-				}
-			}
-		}
-		return nil
-	}
 	decls := f.Decls
 	if len(decls) == 1 {
 		if e, ok := decls[0].(*ast.EmbedDecl); ok {
@@ -602,15 +592,7 @@ func requestsField(f *ast.File) *ast.Field {
 			}
 		}
 	}
-	ld := find(decls, "load")
-	if ld == nil {
-		return nil
-	}
-	st, ok := ld.Value.(*ast.StructLit)
-	if !ok {
-		return nil
-	}
-	return find(st.Elts, "requests")
+	return structField(&ast.StructLit{Elts: decls}, "load", "requests")
 }
 
 // patchRequests returns a patch that puts a long request list, evaluated
