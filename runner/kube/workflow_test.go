@@ -224,3 +224,36 @@ func TestWorkflowAborted(t *testing.T) {
 		t.Errorf("left after Cleanup: %v", left)
 	}
 }
+
+// TestWorkflowShortNodeRefused: under --timing workflow a fault shorter
+// than 2 s is refused before anything is created (on the real controller a
+// 1 s node's object was gone before Chaos Mesh reported it injected: e2e
+// finding F6); the default timing runs it, and a 2 s fault runs either way.
+func TestWorkflowShortNodeRefused(t *testing.T) {
+	_, c := shared(t)
+	ctx := context.Background()
+	short := strings.Replace(jitter, "duration: 20s", "duration: 1500ms", 1)
+	two := strings.Replace(jitter, "duration: 20s", "duration: 2s", 1)
+	for _, tc := range []struct {
+		name, faults string
+		timing       string
+		refused      bool
+	}{
+		{"short-workflow", short, kube.TimingWorkflow, true},
+		{"short-runner", short, kube.TimingRunner, false},
+		{"two-workflow", two, kube.TimingWorkflow, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := load(t, tc.name, "t-shortnode", tc.faults, "")
+			b, _ := backend(t, c, p, kube.Config{Timing: tc.timing})
+			_, err := b.Preflight(ctx, p)
+			var re *kube.RefusedError
+			switch {
+			case tc.refused && (!errors.As(err, &re) || !strings.Contains(err.Error(), "the fault lasts 1.5s; with --timing workflow its chaos node needs at least 2s")):
+				t.Errorf("Preflight: %v, want a refusal naming the 1.5s fault", err)
+			case !tc.refused && err != nil:
+				t.Errorf("Preflight: %v", err)
+			}
+		})
+	}
+}
