@@ -41,16 +41,42 @@ func demoTarget(t *testing.T) string {
 }
 
 // demoTargetGRPC is demoTarget with the demo target's gRPC server too; it returns the HTTP URL
-// and the gRPC address.
+// and the gRPC address. A port picked free can be taken before the target binds it (an outgoing
+// connection's ephemeral port comes from the same range), so a target that exits before it is up
+// is started again on new ports, three times at most.
 func demoTargetGRPC(t *testing.T) (string, string) {
 	t.Helper()
+	var outs []string
+	for range 3 {
+		url, grpcAddr, out, ok := startDemoTarget(t)
+		if ok {
+			return url, grpcAddr
+		}
+		outs = append(outs, out)
+	}
+	t.Fatalf("demo target not up after 3 starts:\n%s", strings.Join(outs, "\n---\n"))
+	return "", ""
+}
+
+// startDemoTarget starts one demo target on two distinct free loopback ports and waits up to 20 s
+// for its /healthz. It reports false, with the target's output, if the target exited or never
+// answered; a target that is up is stopped at the test's end.
+func startDemoTarget(t *testing.T) (url, grpcAddr, output string, ok bool) {
+	t.Helper()
+	// Both listeners stay open until both ports are picked: closing the first before opening
+	// the second can hand out the same port twice (a CI run got --listen and --grpc-listen both
+	// on 127.0.0.1:34097).
 	var addrs []string
+	var ls []net.Listener
 	for range 2 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		ls = append(ls, l)
 		addrs = append(addrs, l.Addr().String())
+	}
+	for _, l := range ls {
 		l.Close()
 	}
 	addr, grpcAddr := addrs[0], addrs[1]
@@ -58,26 +84,36 @@ func demoTargetGRPC(t *testing.T) (string, string) {
 	cmd := exec.CommandContext(ctx, shared.bins.Faultline, "demo-target", "--listen", addr, "--grpc-listen", grpcAddr)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := newLockedBuffer()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	url := "http://" + addr
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() { cancel(); <-exited }
+	url = "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			stop()
+			return "", "", fmt.Sprintf("demo target on %s and %s exited:\n%s", addr, grpcAddr, out.String()), false
+		default:
+		}
 		resp, err := http.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url, grpcAddr
+				t.Cleanup(stop)
+				return url, grpcAddr, "", true
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("demo target at %s not up:\n%s", url, out.String())
-	return "", ""
+	stop()
+	return "", "", fmt.Sprintf("demo target at %s not up in 20s:\n%s", url, out.String()), false
 }
 
 // run is one `faultline run` of the test.

@@ -23,7 +23,8 @@ import (
 func runGRPCScenario(t *testing.T, extraTarget, requests, faults, slos string) (*results.Result, string) {
 	t.Helper()
 	dir := t.TempDir()
-	port, grpcPort := freeLoopbackPort(t), freeLoopbackPort(t)
+	ports := freeLoopbackPorts(t, 2)
+	port, grpcPort := ports[0], ports[1]
 	src := fmt.Sprintf(`name: grpc-test
 version: 1.0.0
 target:

@@ -20,12 +20,25 @@ import (
 // freeLoopbackPort returns a port nothing listens on right now.
 func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeLoopbackPorts(t, 1)[0]
+}
+
+// freeLoopbackPorts returns n distinct ports nothing listens on right now. It holds every
+// listener until all n are picked: two ports picked one after the other, each listener closed
+// before the next, can be the same port (a CI run's demo target got --listen and --grpc-listen
+// both on 127.0.0.1:34097).
+func freeLoopbackPorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // runScenario writes a 9-second local scenario against a demo target that

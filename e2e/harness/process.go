@@ -96,17 +96,9 @@ func (p *process) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort returns a free TCP port on 127.0.0.1 (it may be taken by someone else before use;
-// the harness starts each listener right after).
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
+// freePorts returns n distinct free TCP ports on 127.0.0.1, holding every listener until all
+// are picked (one closed before the next is opened can come back twice). They may still be taken
+// by someone else before use; the harness starts each listener right after.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
