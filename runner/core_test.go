@@ -342,3 +342,22 @@ func TestSegmentsSplitSlots(t *testing.T) {
 		t.Errorf("fault a's evidence: %+v, want the 20 after it and the 5 in flight", a)
 	}
 }
+
+func TestScrapeInterval(t *testing.T) {
+	for _, tc := range []struct {
+		scale float64
+		want  time.Duration
+	}{
+		{0, time.Second}, // not scaled
+		{1, time.Second}, // scale 1
+		{2, time.Second}, // a longer run scrapes as often as a normal one
+		{0.5, 500 * time.Millisecond},
+		{0.3, 300 * time.Millisecond},
+		{0.15, 250 * time.Millisecond}, // the floor
+		{0.01, 250 * time.Millisecond},
+	} {
+		if got := scrapeInterval(tc.scale); got != tc.want {
+			t.Errorf("scrapeInterval(%v) = %v, want %v", tc.scale, got, tc.want)
+		}
+	}
+}
