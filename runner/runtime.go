@@ -14,9 +14,9 @@ const minScrapeInterval = 250 * time.Millisecond
 
 // scrapeInterval is how often the target's /metrics is scraped: every second, times the run's
 // --time-scale when that is below 1 (at least every 250 ms), so a shortened run judges each
-// phase on about as many samples as the full one. With one scrape a second, the 1.5 s judged
-// recovery of a 0.15-scaled 60 s scenario had a single sample, and its heap-in-use (which swings
-// by half between two GC cycles) breached a 50 % over-steady SLO in 2 of 10 runs.
+// phase on about as many samples as the full one (with one scrape a second, the 1.5 s judged
+// recovery of a 0.15-scaled 60 s scenario had a single sample). More samples do not make a window
+// shorter than the target's GC cycle representative of its heap: that needs a longer run.
 func scrapeInterval(timeScale float64) time.Duration {
 	iv := time.Second
 	if timeScale > 0 && timeScale < 1 {

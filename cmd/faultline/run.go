@@ -265,7 +265,7 @@ a phase without samples), 2 usage (e.g. a fault the backend cannot run),
 	f.String("prometheus", "", "a Prometheus server (http://host:port) to read the target's Go runtime SLIs from, per pod (overrides target.prometheus.url), and an in-cluster load's k6 remote-write series")
 	f.String("prometheus-write", "", "write the load engine's samples to this Prometheus (http://host:port, or its remote-write URL) as k6's experimental-prometheus-rw series, with faultline_fault_active for the fault windows: local and in-cluster runs share one metric contract and one dashboard (faultline grafana dashboard)")
 	rf.register(f)
-	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; recorded in results.json")
+	f.Float64("time-scale", 1, "multiply every duration of the timeline (load length, fault starts and durations, recovery within) by F, e.g. 0.1 for a 6s run of a 60s scenario; below 1 the target is scraped every F seconds too (at most 4 times a second); recorded in results.json")
 	return cmd
 }
 
