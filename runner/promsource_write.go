@@ -24,18 +24,20 @@ import (
 // K6_PROMETHEUS_RW_PUSH_INTERVAL as faultline compiles it).
 const PromWriteInterval = time.Second
 
-// promTee writes the engine's requests, as the sink receives them, to
-// Prometheus (Options.PromWrite) as k6's remote-write series, with the
-// labels the compiled script's requests carry in k6: the request's name,
-// method, status, url, proto, scenario and expected_response, the phase and
-// fault of the PLANNED segment it started in (the script's tags), and the
-// test-wide faultline_scenario, _version and _run_id. Beside them, every
-// fault's faultline_fault_active gauge over its ACTUAL window.
+// promTee writes the engine's requests, gRPC calls and checks, as the sink
+// receives them, to Prometheus (Options.PromWrite) as the compiled script's
+// remote-write series in k6, with the labels they carry there: k6's system
+// tags (an HTTP request's name, method, status, url, proto, scenario and
+// expected_response; a gRPC call's name, method, status, url and rpc_type),
+// the phase and fault of the PLANNED segment it started in (the script's
+// tags), and the test-wide faultline_scenario, _version and _run_id. Beside
+// them, every fault's faultline_fault_active gauge over its ACTUAL window.
 type promTee struct {
 	w        *prom.EngineWriter
 	reqs     []k6.Request
 	testWide map[string]string
 	base     string
+	grpcAddr string // target.grpc
 	segments []teeSegment
 	origin   func() int64 // the load's start, Unix ms (0 before it)
 
@@ -55,16 +57,31 @@ type teeSegment struct {
 	phase, fault string
 }
 
-// teeKey is a series of the engine's, before labels.
+// teeKey is a series of the engine's, before labels: an HTTP request's
+// (status, failed), a gRPC call's duration (status: its code) or count
+// (failed), a check count (failed: not passed).
 type teeKey struct {
+	kind             teeKind
 	req, status, seg int
 	failed           bool
 }
+
+type teeKind uint8
+
+const (
+	teeHTTP teeKind = iota
+	teeGRPCDuration
+	teeGRPCCalls
+	teeChecks
+)
 
 // newPromTee starts writing to url (a remote-write endpoint).
 func (r *run) newPromTee(url string, compiled *k6.Load, loadURL string, origin func() int64) *promTee {
 	t := &promTee{reqs: compiled.Requests, base: strings.TrimSuffix(loadURL, "/"), segments: scriptSegments(r.p), origin: origin,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if compiled.GRPC != nil {
+		t.grpcAddr = compiled.GRPC.Address
+	}
 	testWide := map[string]string{prom.LabelScenario: r.p.Scenario, prom.LabelVersion: r.p.Version, prom.LabelRunID: r.o.RunID}
 	t.testWide = testWide
 	t.w = &prom.EngineWriter{URL: url, Cuts: r.tl.cuts, Gauges: func(at int64) []prom.Point { return r.tl.faultActive(at, testWide) },
@@ -125,27 +142,75 @@ func (t *promTee) segment(off time.Duration) int {
 	return min(i, len(t.segments)-1)
 }
 
-// add tees one sample; seg is the timeline segment it started in.
+// add tees one sample; seg is the timeline segment it started in. An HTTP
+// request is one k6_http_reqs_total and one k6_http_req_duration_seconds
+// observation; a gRPC call one k6_grpc_req_duration_seconds and one
+// k6_faultline_grpc_reqs_total (failed true/false), as the compiled
+// script's; its checks count in k6_faultline_checks_total (passed
+// true/false). Unlike k6, which has no duration for a call that never
+// connected, the engine observes every call's, as results.json does.
 func (t *promTee) add(vu int, smp *load.Sample, seg int32) {
-	if smp.GRPC || len(t.segments) == 0 {
-		return // the engine writes k6's HTTP series only: not yet gRPC's (k6_grpc_req_duration_seconds, k6_faultline_grpc_reqs_total) nor checks
+	if len(t.segments) == 0 {
+		return
 	}
-	k := teeKey{req: smp.Request, status: smp.Status, failed: smp.Failed,
-		seg: t.segment(time.Duration(smp.Start.UnixMilli()-t.origin()) * time.Millisecond)}
-	t.w.Add(vu, k, func() map[string]string { return t.labels(k) }, smp.Start, seg, smp.End.Sub(smp.Start).Seconds())
+	k := teeKey{req: smp.Request, seg: t.segment(time.Duration(smp.Start.UnixMilli()-t.origin()) * time.Millisecond)}
+	seconds := smp.End.Sub(smp.Start).Seconds()
+	tee := func(k teeKey, n float64) {
+		t.w.Add(vu, k, func() prom.Desc { return t.desc(k) }, smp.Start, seg, n, seconds)
+	}
+	if smp.GRPC {
+		d, c := k, k
+		d.kind, d.status = teeGRPCDuration, smp.GRPCCode
+		c.kind, c.failed = teeGRPCCalls, smp.Failed
+		tee(d, 1)
+		tee(c, 1)
+	} else {
+		h := k
+		h.kind, h.status, h.failed = teeHTTP, smp.Status, smp.Failed
+		tee(h, 1)
+	}
+	if smp.ChecksTotal > 0 {
+		c := k
+		c.kind, c.req = teeChecks, 0 // checks carry no request name, as the script's
+		if smp.ChecksPassed > 0 {
+			tee(c, float64(smp.ChecksPassed))
+		}
+		if n := smp.ChecksTotal - smp.ChecksPassed; n > 0 {
+			c.failed = true
+			tee(c, float64(n))
+		}
+	}
 }
 
-func (t *promTee) labels(k teeKey) map[string]string {
+// desc is a series' names and labels: k6's system tags for the kind, the
+// script's tags (name, phase, fault; failed or passed for its Counters) and
+// the test-wide faultline_* tags.
+func (t *promTee) desc(k teeKey) prom.Desc {
 	rq := t.reqs[k.req]
 	seg := t.segments[k.seg]
-	l := map[string]string{"name": rq.Name, "method": rq.Method, "status": strconv.Itoa(k.status), "url": t.base + rq.Path,
-		"proto": prom.K6Proto, "scenario": prom.K6Scenario, prom.LabelExpected: strconv.FormatBool(!k.failed),
-		prom.LabelPhase: seg.phase, prom.LabelFault: seg.fault}
-	if t.base == "" {
-		l["url"] = rq.URL
-	}
+	l := map[string]string{"scenario": prom.K6Scenario, prom.LabelPhase: seg.phase, prom.LabelFault: seg.fault}
 	maps.Copy(l, t.testWide)
-	return l
+	d := prom.Desc{Labels: l}
+	switch k.kind {
+	case teeHTTP:
+		l["name"], l["method"], l["status"], l["url"], l["proto"] = rq.Name, rq.Method, strconv.Itoa(k.status), t.base+rq.Path, prom.K6Proto
+		l[prom.LabelExpected] = strconv.FormatBool(!k.failed)
+		if t.base == "" {
+			l["url"] = rq.URL
+		}
+		d = prom.HTTPDesc(l)
+	case teeGRPCDuration:
+		l["name"], l["method"], l["status"], l["rpc_type"] = rq.Name, rq.GRPC.Method, strconv.Itoa(k.status), "unary"
+		l["url"] = "grpc://" + t.grpcAddr + "/" + rq.GRPC.Method
+		d.Histogram = prom.GRPCReqDuration
+	case teeGRPCCalls:
+		l["name"], l[prom.LabelFailed] = rq.Name, strconv.FormatBool(k.failed)
+		d.Counter = prom.GRPCReqs
+	case teeChecks:
+		l[prom.LabelPassed] = strconv.FormatBool(!k.failed)
+		d.Counter = prom.Checks
+	}
+	return d
 }
 
 // finish stops the writer after the load, pushes what is left and says

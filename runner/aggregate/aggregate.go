@@ -15,8 +15,8 @@ import (
 // SlotWidth is the width of one time slot in milliseconds.
 const SlotWidth = 100
 
-// relativeAccuracy of the latency sketches: quantiles within 1%.
-const relativeAccuracy = 0.01
+// RelativeAccuracy of the latency sketches: quantiles within 1%.
+const RelativeAccuracy = 0.01
 
 // Agg aggregates requests: mergeable, with latency quantiles within 1%.
 type Agg struct {
@@ -49,7 +49,7 @@ func (a *Agg) AddStatus(s Status) {
 
 // New returns an empty aggregate.
 func New() *Agg {
-	m, _ := mapping.NewLogarithmicMapping(relativeAccuracy)
+	m, _ := mapping.NewLogarithmicMapping(RelativeAccuracy)
 	return &Agg{Latency: ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())}
 }
 

@@ -27,10 +27,14 @@ const (
 )
 
 // EngineWriter writes faultline's load engine's requests to Prometheus as
-// the series k6's experimental-prometheus-rw output writes
-// (k6_http_reqs_total, k6_http_req_duration_seconds as native histograms,
-// k6's tags as labels, cumulative per series, pushed every second), so a
-// local run and an in-cluster one share one metric contract.
+// the series k6's experimental-prometheus-rw output writes running the
+// compiled script (k6_http_reqs_total, k6_http_req_duration_seconds and
+// k6_grpc_req_duration_seconds as native histograms, the script's Counters
+// k6_faultline_grpc_reqs_total and k6_faultline_checks_total, k6's tags as
+// labels, cumulative per series, pushed every second), so a local run and
+// an in-cluster one share one metric contract. Each series is described by
+// a Desc: its labels, the Counter an observation adds to, the Histogram its
+// duration goes into.
 //
 // Unlike k6, which stamps a series with the time of its latest sample
 // when it pushes, the engine's writer counts a request at its START (or
@@ -62,7 +66,7 @@ type EngineWriter struct {
 	shards [16]engShard
 
 	mu      sync.Mutex // flushing
-	labels  [][]map[string]string
+	labels  [][]Desc
 	cum     map[[2]int32]*cumSeries
 	carry   []obs
 	cut     int64
@@ -77,7 +81,7 @@ type EngineWriter struct {
 type engShard struct {
 	mu      sync.Mutex
 	ids     map[any]int32
-	labels  []map[string]string
+	labels  []Desc
 	pending []obs
 }
 
@@ -85,26 +89,43 @@ type obs struct {
 	shard, series, tag int32
 	start              int64 // Unix ns
 	at                 int64 // the instant it counts at (Unix ns); 0 until known
-	seconds            float64
+	n, seconds         float64
 }
 
+// Desc describes one series of the writer's: its labels (all but
+// __name__), the Counter each observation adds its n to (none when empty)
+// and the Histogram its duration is observed in (none when empty).
+type Desc struct {
+	Labels             map[string]string
+	Counter, Histogram string
+}
+
+// HTTPDesc is an HTTP request's series as k6 writes it: the request counts
+// in k6_http_reqs_total, its duration in k6_http_req_duration_seconds.
+func HTTPDesc(labels map[string]string) Desc {
+	return Desc{Labels: labels, Counter: HTTPReqs, Histogram: HTTPReqDuration}
+}
+
+// key identifies a Desc's series among all (as Prometheus sees them).
+func (d Desc) key() string { return d.Counter + "\x00" + d.Histogram + "\x00" + labelKey(d.Labels) }
+
 type cumSeries struct {
-	labels map[string]string
-	reqs   float64
-	hist   *Hist
-	dirty  bool
+	desc  Desc
+	count float64
+	hist  *Hist // nil without a Histogram
+	dirty bool
 }
 
 // maxQueue bounds the points kept for a Prometheus that does not answer
 // (about ten minutes of a busy run); older ones are dropped and counted.
 const maxQueue = 1 << 20
 
-// Add records one request of shard (any int; callers pass their VU)
-// that started at start and took seconds; tag is passed to At. key
-// identifies its series among the caller's (comparable); labels is called
-// once per key and shard, the first time, and must return the series'
-// full label set but __name__.
-func (w *EngineWriter) Add(shard int, key any, labels func() map[string]string, start time.Time, tag int32, seconds float64) {
+// Add records one observation of shard (any int; callers pass their VU)
+// that started at start, adds n to its series' Counter and, when it has a
+// Histogram, observes seconds there; tag is passed to At. key identifies
+// its series among the caller's (comparable); desc is called once per key
+// and shard, the first time.
+func (w *EngineWriter) Add(shard int, key any, desc func() Desc, start time.Time, tag int32, n, seconds float64) {
 	si := int32(uint(shard) % uint(len(w.shards)))
 	sh := &w.shards[si]
 	sh.mu.Lock()
@@ -115,9 +136,9 @@ func (w *EngineWriter) Add(shard int, key any, labels func() map[string]string, 
 		}
 		id = int32(len(sh.labels))
 		sh.ids[key] = id
-		sh.labels = append(sh.labels, labels())
+		sh.labels = append(sh.labels, desc())
 	}
-	sh.pending = append(sh.pending, obs{shard: si, series: id, tag: tag, start: start.UnixNano(), seconds: seconds})
+	sh.pending = append(sh.pending, obs{shard: si, series: id, tag: tag, start: start.UnixNano(), n: n, seconds: seconds})
 	sh.mu.Unlock()
 }
 
@@ -231,13 +252,17 @@ func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) err
 			o := obsv[k]
 			s := w.cum[[2]int32{o.shard, o.series}]
 			if s == nil {
-				h := NewHist(WriterSchema)
-				h.ZeroThreshold = math.Ldexp(1, -128)
-				s = &cumSeries{labels: w.labels[o.shard][o.series], hist: h}
+				s = &cumSeries{desc: w.labels[o.shard][o.series]}
+				if s.desc.Histogram != "" {
+					s.hist = NewHist(WriterSchema)
+					s.hist.ZeroThreshold = math.Ldexp(1, -128)
+				}
 				w.cum[[2]int32{o.shard, o.series}] = s
 			}
-			s.reqs++
-			s.hist.Observe(o.seconds)
+			s.count += o.n
+			if s.hist != nil {
+				s.hist.Observe(o.seconds)
+			}
 			s.dirty = true
 		}
 		pts = append(pts, w.points(stamp(c))...)
@@ -258,27 +283,29 @@ func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) err
 	return w.push(ctx)
 }
 
-// points merges the shards' changed series with the same labels (one
-// series per label set, as Prometheus sees it) into points at t.
+// points merges the shards' changed series with the same Desc (one series
+// per name and label set, as Prometheus sees it) into points at t.
 func (w *EngineWriter) points(t int64) []Point {
 	type merged struct {
-		labels map[string]string
-		reqs   float64
-		hist   *Hist
-		dirty  bool
+		desc  Desc
+		count float64
+		hist  *Hist
+		dirty bool
 	}
 	by := map[string]*merged{}
 	for _, s := range w.cum {
-		key := labelKey(s.labels)
+		key := s.desc.key()
 		m := by[key]
 		if m == nil {
-			m = &merged{labels: s.labels}
+			m = &merged{desc: s.desc}
 			by[key] = m
 		}
-		m.reqs += s.reqs
-		if m.hist == nil {
+		m.count += s.count
+		switch {
+		case s.hist == nil:
+		case m.hist == nil:
 			m.hist = s.hist.Clone()
-		} else {
+		default:
 			m.hist = m.hist.Add(s.hist)
 		}
 		m.dirty = m.dirty || s.dirty
@@ -292,9 +319,16 @@ func (w *EngineWriter) points(t int64) []Point {
 		if !m.dirty {
 			continue
 		}
-		rl, hl := maps.Clone(m.labels), maps.Clone(m.labels)
-		rl["__name__"], hl["__name__"] = HTTPReqs, HTTPReqDuration
-		pts = append(pts, Point{Labels: rl, T: t, V: m.reqs}, Point{Labels: hl, T: t, Hist: m.hist})
+		if m.desc.Counter != "" {
+			l := maps.Clone(m.desc.Labels)
+			l["__name__"] = m.desc.Counter
+			pts = append(pts, Point{Labels: l, T: t, V: m.count})
+		}
+		if m.desc.Histogram != "" {
+			l := maps.Clone(m.desc.Labels)
+			l["__name__"] = m.desc.Histogram
+			pts = append(pts, Point{Labels: l, T: t, Hist: m.hist})
+		}
 	}
 	return pts
 }

@@ -38,9 +38,9 @@ func TestEngineWriterByStart(t *testing.T) {
 			return []Point{{Labels: map[string]string{"__name__": FaultActive, "fault": "jitter", LabelRunID: "e1"}, T: at, V: v}}
 		}}
 	type key struct{ status int }
-	labels := func(status string) func() map[string]string {
-		return func() map[string]string {
-			return map[string]string{LabelScenario: "checkout", LabelVersion: "1.0.0", LabelRunID: "e1", "status": status, "name": "catalog", LabelExpected: map[string]string{"200": "true", "503": "false"}[status]}
+	labels := func(status string) func() Desc {
+		return func() Desc {
+			return HTTPDesc(map[string]string{LabelScenario: "checkout", LabelVersion: "1.0.0", LabelRunID: "e1", "status": status, "name": "catalog", LabelExpected: map[string]string{"200": "true", "503": "false"}[status]})
 		}
 	}
 	want := make([]struct {
@@ -57,7 +57,7 @@ func TestEngineWriterByStart(t *testing.T) {
 		if failed {
 			st, lab = 503, labels("503")
 		}
-		w.Add(rng.IntN(40), key{st}, lab, at, 0, ms/1000)
+		w.Add(rng.IntN(40), key{st}, lab, at, 0, 1, ms/1000)
 		for i := range 3 {
 			if at.UnixMilli() >= bounds[i] && at.UnixMilli() < bounds[i+1] {
 				want[i].n++
@@ -142,13 +142,13 @@ func TestEngineWriterUnanswered(t *testing.T) {
 	ctx := context.Background()
 	base := time.Now().Add(-20 * time.Second).Truncate(time.Second)
 	w := &EngineWriter{URL: proxy.URL, Lag: time.Second, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
-	lab := func() map[string]string {
-		return map[string]string{LabelScenario: "checkout", LabelVersion: "1.0.0", LabelRunID: "u1", LabelExpected: "true"}
+	lab := func() Desc {
+		return HTTPDesc(map[string]string{LabelScenario: "checkout", LabelVersion: "1.0.0", LabelRunID: "u1", LabelExpected: "true"})
 	}
 	n, failures := 0, 0
 	for sec := range 10 {
 		for j := range 100 {
-			w.Add(j, "k", lab, base.Add(time.Duration(sec)*time.Second+time.Duration(j)*10*time.Millisecond), 0, 0.002)
+			w.Add(j, "k", lab, base.Add(time.Duration(sec)*time.Second+time.Duration(j)*10*time.Millisecond), 0, 1, 0.002)
 			n++
 		}
 		if err := w.Flush(ctx, base.Add(time.Duration(sec+1)*time.Second), false); err != nil {

@@ -24,16 +24,21 @@ const DashboardUID = "faultline-prelaunch"
 // DashboardSeries are the series the dashboard's queries may name: those
 // faultline writes (k6's and faultline_fault_active) or reads.
 var DashboardSeries = []string{
-	prom.HTTPReqs, prom.HTTPReqDuration, prom.FaultActive,
+	prom.HTTPReqs, prom.HTTPReqDuration, prom.GRPCReqs, prom.GRPCReqDuration, prom.Checks, prom.FaultActive,
 	prom.Goroutines, prom.HeapInUse, prom.RSS,
 	prom.GCPauses + "_bucket", prom.GCPausesOld + "_bucket", prom.SchedLatency + "_bucket", prom.GCDuration,
 }
 
 // Selectors of the dashboard's queries: one run's load series, and the
-// target's Go runtime series.
+// target's Go runtime series; the load panels read HTTP requests and gRPC
+// calls together (the series' names matched by a regular expression, as
+// results.json counts them together).
 const (
 	loadSel    = prom.LabelScenario + `=~"$scenario",` + prom.LabelRunID + `=~"$run"`
 	runtimeSel = `job=~"$job",namespace=~"$namespace",pod=~"$pod"`
+
+	requestCounters = `__name__=~"` + prom.HTTPReqs + `|` + prom.GRPCReqs + `"`
+	durations       = `__name__=~"` + prom.HTTPReqDuration + `|` + prom.GRPCReqDuration + `"`
 )
 
 type dashboard struct {
@@ -180,23 +185,35 @@ func Dashboard() ([]byte, error) {
 		}},
 		Templating: templating{List: []variable{
 			{Name: "datasource", Label: "Prometheus", Type: "datasource", Query: "prometheus"},
-			varDS("scenario", "scenario", fmt.Sprintf("label_values(%s, %s)", prom.HTTPReqs, prom.LabelScenario), false),
-			varDS("run", "run", fmt.Sprintf(`label_values(%s{%s=~"$scenario"}, %s)`, prom.HTTPReqs, prom.LabelScenario, prom.LabelRunID), true),
+			varDS("scenario", "scenario", fmt.Sprintf("label_values({%s}, %s)", requestCounters, prom.LabelScenario), false),
+			varDS("run", "run", fmt.Sprintf(`label_values({%s,%s=~"$scenario"}, %s)`, requestCounters, prom.LabelScenario, prom.LabelRunID), true),
 			varDS("job", "target job", fmt.Sprintf("label_values(%s, job)", prom.Goroutines), true),
 			varDS("namespace", "target namespace", fmt.Sprintf(`label_values(%s{job=~"$job"}, namespace)`, prom.Goroutines), true),
 			varDS("pod", "target pod", fmt.Sprintf(`label_values(%s{job=~"$job",namespace=~"$namespace"}, pod)`, prom.Goroutines), true),
 		}},
 	}
-	rate := func(name, extra, by string) string {
-		sel := loadSel
+	// sel is one run's series: of a name, or (name "") of the matchers in
+	// extra, __name__'s among them.
+	sel := func(name, extra string) string {
+		s := loadSel
 		if extra != "" {
-			sel += "," + extra
+			s += "," + extra
 		}
-		return fmt.Sprintf("sum by (%s) (rate(%s{%s}[$__rate_interval]))", by, name, sel)
+		return name + "{" + s + "}"
 	}
+	rateOf := func(sel string) string { return fmt.Sprintf("rate(%s[$__rate_interval])", sel) }
+	sumBy := func(by, expr string) string { return fmt.Sprintf("sum by (%s) (%s)", by, expr) }
+	rate := func(name, extra, by string) string { return sumBy(by, rateOf(sel(name, extra))) }
 	quantile := func(q string) target {
-		return target{Expr: fmt.Sprintf("histogram_quantile(%s, %s)", q, rate(prom.HTTPReqDuration, "", prom.LabelPhase)), LegendFormat: "p" + strings.TrimPrefix(q, "0.") + " {{phase}}"}
+		return target{Expr: fmt.Sprintf("histogram_quantile(%s, %s)", q, rate("", durations, prom.LabelPhase)), LegendFormat: "p" + strings.TrimPrefix(q, "0.") + " {{phase}}"}
 	}
+	// Failed requests: HTTP's expected_response="false" and the script's
+	// failed="true" gRPC calls (their label sets never coincide, so "or"
+	// keeps both before the sum); a phase without failures reads 0, not
+	// no data.
+	allRate := rate("", requestCounters, prom.LabelPhase)
+	errorRate := "(" + sumBy(prom.LabelPhase, rateOf(sel(prom.HTTPReqs, prom.LabelExpected+`="false"`))+" or "+rateOf(sel(prom.GRPCReqs, prom.LabelFailed+`="true"`))) +
+		" or " + allRate + " * 0) / " + allRate
 	rtSel := func(name, extra string) string {
 		sel := runtimeSel
 		if extra != "" {
@@ -213,14 +230,17 @@ func Dashboard() ([]byte, error) {
 		panels []panel
 	}{
 		{"Load — k6 series, per phase (every runner summed)", []panel{
-			{Title: "Request rate", Description: "k6_http_reqs_total, every runner summed: the throughput SLO's figure.", Targets: []target{
-				{Expr: rate(prom.HTTPReqs, "", prom.LabelPhase), LegendFormat: "{{phase}}"}}, FieldConfig: unit("reqps")},
-			{Title: "Error rate", Description: "Requests k6 counts as failed (expected_response=\"false\": http_req_failed) over all requests.", Targets: []target{
-				{Expr: rate(prom.HTTPReqs, prom.LabelExpected+`="false"`, prom.LabelPhase) + " / " + rate(prom.HTTPReqs, "", prom.LabelPhase), LegendFormat: "{{phase}}"}}, FieldConfig: unit("percentunit")},
-			{Title: "Latency", Description: "k6_http_req_duration_seconds (native histograms, merged across runners).", Targets: []target{
+			{Title: "Request rate", Description: "HTTP requests (k6_http_reqs_total) and gRPC calls (k6_faultline_grpc_reqs_total), every runner summed: the throughput SLO's figure.", Targets: []target{
+				{Expr: rate("", requestCounters, prom.LabelPhase), LegendFormat: "{{phase}}"}}, FieldConfig: unit("reqps")},
+			{Title: "Error rate", Description: "Requests counted as failed (HTTP: expected_response=\"false\", k6's http_req_failed; gRPC: failed=\"true\", a status other than the expected one) over all requests: the errorRate SLO's figure.", Targets: []target{
+				{Expr: errorRate, LegendFormat: "{{phase}}"}}, FieldConfig: unit("percentunit")},
+			{Title: "Latency", Description: "k6_http_req_duration_seconds and k6_grpc_req_duration_seconds (native histograms, merged across runners and protocols, as faultline judges them).", Targets: []target{
 				quantile("0.5"), quantile("0.95"), quantile("0.99")}, FieldConfig: unit("s")},
-			{Title: "Requests by status", Targets: []target{
-				{Expr: rate(prom.HTTPReqs, "", "status"), LegendFormat: "{{status}}"}}, FieldConfig: unit("reqps")},
+			{Title: "Requests by status", Description: "HTTP status codes; gRPC status codes (0 OK, 14 UNAVAILABLE, ...) from k6_grpc_req_duration_seconds, which k6 does not write for a call that never connected.", Targets: []target{
+				{Expr: rate(prom.HTTPReqs, "", "status"), LegendFormat: "HTTP {{status}}"},
+				{Expr: sumBy("status", "histogram_count("+rateOf(sel(prom.GRPCReqDuration, ""))+")"), LegendFormat: "gRPC {{status}}"}}, FieldConfig: unit("reqps")},
+			{Title: "Checks passed", Description: "k6_faultline_checks_total: the share of checks passed, the checks SLO's figure.", Targets: []target{
+				{Expr: "(" + rate(prom.Checks, prom.LabelPassed+`="true"`, prom.LabelPhase) + " or " + rate(prom.Checks, "", prom.LabelPhase) + " * 0) / " + rate(prom.Checks, "", prom.LabelPhase), LegendFormat: "{{phase}}"}}, FieldConfig: unit("percentunit")},
 			{Title: "Faults active", Description: "faultline_fault_active: 1 over each fault's actual window.", Targets: []target{
 				{Expr: fmt.Sprintf("max by (fault) (%s{%s})", prom.FaultActive, loadSel), LegendFormat: "{{fault}}"}}, FieldConfig: unit("none")},
 		}},

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,28 +198,56 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 			return []prom.Point{{Labels: map[string]string{"__name__": prom.FaultActive, "fault": "jitter", "kind": "networkDelay",
 				prom.LabelScenario: "checkout", prom.LabelRunID: "d1"}, T: at, V: v}}
 		}}
+	// Run d1: HTTP requests, gRPC calls and their checks; run g1: gRPC
+	// calls only (every load panel must show a gRPC-only scenario too).
 	type key struct {
-		phase  string
-		failed bool
+		run, kind, phase string
+		failed           bool
+	}
+	desc := func(k key) prom.Desc {
+		l := map[string]string{prom.LabelScenario: "checkout", prom.LabelVersion: "1.0.0", prom.LabelRunID: k.run, prom.LabelPhase: k.phase}
+		switch k.kind {
+		case "http":
+			l["status"], l[prom.LabelExpected], l["name"] = map[bool]string{true: "503", false: "200"}[k.failed], fmt.Sprint(!k.failed), "catalog"
+			return prom.HTTPDesc(l)
+		case "grpc-duration":
+			l["status"], l["name"] = map[bool]string{true: "14", false: "0"}[k.failed], "checkout"
+			return prom.Desc{Labels: l, Histogram: prom.GRPCReqDuration}
+		case "grpc-calls":
+			l[prom.LabelFailed], l["name"] = fmt.Sprint(k.failed), "checkout"
+			return prom.Desc{Labels: l, Counter: prom.GRPCReqs}
+		default:
+			l[prom.LabelPassed] = fmt.Sprint(!k.failed)
+			return prom.Desc{Labels: l, Counter: prom.Checks}
+		}
 	}
 	i := 0
 	for at := base; at.Before(now); at = at.Add(5 * time.Millisecond) {
-		k := key{phase: "steady"}
+		phase := "steady"
 		if !at.Before(faultFrom) && at.Before(faultTo) {
-			k.phase = "fault"
+			phase = "fault"
 		} else if !at.Before(faultTo) {
-			k.phase = "recovery"
+			phase = "recovery"
 		}
-		k.failed = i%20 == 0
 		i++
+		failed := i%20 <= 1 // one HTTP request (i%20 == 1) and one gRPC call (i%20 == 0, i%4 == 0) in 20: 10%
 		ms := 2.0 + float64(i%7)
-		if k.phase == "fault" {
+		if phase == "fault" {
 			ms += 50
 		}
-		w.Add(i, k, func() map[string]string {
-			return map[string]string{prom.LabelScenario: "checkout", prom.LabelVersion: "1.0.0", prom.LabelRunID: "d1", prom.LabelPhase: k.phase,
-				"status": map[bool]string{true: "503", false: "200"}[k.failed], prom.LabelExpected: fmt.Sprint(!k.failed), "name": "catalog"}
-		}, at, 0, ms/1000)
+		kinds := []string{"http"}
+		if i%4 == 0 {
+			kinds = []string{"grpc-duration", "grpc-calls"}
+		}
+		for _, run := range []string{"d1", "g1"} {
+			if run == "g1" && kinds[0] == "http" {
+				continue
+			}
+			for _, kind := range append(kinds, "checks") {
+				k := key{run: run, kind: kind, phase: phase, failed: failed}
+				w.Add(i, k, func() prom.Desc { return desc(k) }, at, 0, 1, ms/1000)
+			}
+		}
 		if at.Sub(base)%time.Second == 0 {
 			if err := w.Flush(ctx, at, false); err != nil {
 				t.Fatal(err)
@@ -236,12 +265,20 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	}
 	exprs, sels := dashboardQueries(t, b)
 	fill := strings.NewReplacer("$__rate_interval", "4s", "$scenario", "checkout", "$run", "d1", "$job", ".*", "$namespace", ".*", "$pod", ".*")
+	grpcOnly := strings.NewReplacer("$__rate_interval", "4s", "$scenario", "checkout", "$run", "g1")
 	end := time.Now()
 	for _, q := range exprs {
 		res := queryRange(t, srv.URL, fill.Replace(q), base, end)
 		if len(res) == 0 {
 			t.Errorf("%s: no data", q)
 			continue
+		}
+		// A load panel shows a gRPC-only run too (all but the HTTP status
+		// target and the fault gauge, which g1 has none of).
+		if strings.Contains(q, "$run") && !strings.Contains(q, prom.FaultActive) && !strings.HasPrefix(q, "sum by (status) (rate("+prom.HTTPReqs) {
+			if len(queryRange(t, srv.URL, grpcOnly.Replace(q), base, end)) == 0 {
+				t.Errorf("%s: no data for a gRPC-only run", q)
+			}
 		}
 		if strings.Contains(q, prom.FaultActive) && strings.Contains(q, "> 0") {
 			// The annotation: points only inside the fault's window.
@@ -253,7 +290,17 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 				}
 			}
 		}
-		if strings.Contains(q, prom.HTTPReqDuration) {
+		if strings.Contains(q, prom.LabelExpected+`="false"`) {
+			// The error rate: HTTP's failures and gRPC's summed, 10% of all.
+			for _, s := range res {
+				for _, v := range s.Values {
+					if x, err := strconv.ParseFloat(v.V, 64); err != nil || x < 0.05 || x > 0.15 {
+						t.Errorf("%s: %s at %.3f, want about 0.10", q, v.V, v.T)
+					}
+				}
+			}
+		}
+		if strings.Contains(q, prom.HTTPReqDuration) || strings.Contains(q, prom.LabelPhase) {
 			phases := map[string]bool{}
 			for _, s := range res {
 				phases[s.Metric[prom.LabelPhase]] = true
