@@ -35,7 +35,9 @@ var clusterLibrary = []struct {
 	{"grpc-checkout.cue", 0.25, nil},       // 60s → 15s
 	{"io-latency.cue", 0.2, nil},           // 90s → 18s
 	{"lock-contention.cue", 0.25, nil},     // 60s → 15s
-	{"memory-pressure.cue", 0.25, nil},     // 60s → 15s
+	// At 0.15 locally its 1.5 s judged recovery is shorter than the demo target's GC cycle: heap in
+	// use breached 50% over steady in 2 of 10 runs. The scenario keeps its SLOs from 0.3.
+	{"memory-pressure.cue", 0.3, nil}, // 60s → 18s
 	// multi-stage's kill stage lasts 4 s: at 0.5 that is 2 s, the shortest Workflow deadline that outlives
 	// Chaos Mesh's condition pass (at 0.2, a 1 s node deadline deleted the PodChaos before its
 	// AllInjected was written: harness finding F6).
