@@ -30,6 +30,13 @@ type Agg struct {
 	SumMS   float64
 	// Statuses counts the requests by status; nil until the first.
 	Statuses map[Status]int64
+	// Quantiles, when set, answers Quantile in place of the sketch: for an
+	// aggregate read from a histogram with buckets finer than the sketch's
+	// (a Prometheus native histogram), whose quantile would otherwise be
+	// rounded twice, to its bucket and then to the sketch's (which can put
+	// it one sketch bucket, 2%, from the in-process sketch's). Merge drops
+	// it: a merged aggregate answers from the sketch.
+	Quantiles func(q float64) float64
 }
 
 // Status is a request's status: an HTTP status code (0: no response) or,
@@ -93,6 +100,9 @@ func (a *Agg) Merge(b *Agg) {
 	a.SumMS += b.SumMS
 	a.MaxMS = max(a.MaxMS, b.MaxMS)
 	_ = a.Latency.MergeWith(b.Latency)
+	if !b.Latency.IsEmpty() {
+		a.Quantiles = nil
+	}
 	for s, n := range b.Statuses {
 		if a.Statuses == nil {
 			a.Statuses = make(map[Status]int64, len(b.Statuses))
@@ -106,6 +116,9 @@ func (a *Agg) Merge(b *Agg) {
 func (a *Agg) Quantile(q float64) float64 {
 	if a.Latency.IsEmpty() {
 		return math.NaN()
+	}
+	if a.Quantiles != nil {
+		return min(a.Quantiles(q), a.MaxMS)
 	}
 	v, err := a.Latency.GetValueAtQuantile(q)
 	if err != nil {
