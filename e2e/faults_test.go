@@ -35,6 +35,19 @@ func TestLibraryClusterWorkflow(t *testing.T) {
 	}
 }
 
+// freshShop is the shared cluster with namespace shop's target pods as shopPods lists them (a
+// test before may have killed or relabelled some), and the manager's log printed if the test
+// fails.
+func freshShop(t *testing.T) (*harness.Cluster, context.Context) {
+	t.Helper()
+	managerLogOnFailure(t)
+	c, ctx := shared.cluster, context.Background()
+	if err := c.ResetPods(ctx, "shop", shopPods()); err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
+}
+
 // jitterScenario is a NetworkChaos delay on every checkout pod, fault from 2s for dur.
 func jitterScenario(t *testing.T, url, selector, dur, load string) string {
 	return writeScenario(t, "jitter", fmt.Sprintf(`name: e2e-jitter
@@ -78,12 +91,7 @@ func checkoutIDs() []string {
 func TestInterrupt(t *testing.T) {
 	for _, timing := range []string{"runner", "workflow"} {
 		t.Run(timing, func(t *testing.T) {
-			managerLogOnFailure(t)
-			c := shared.cluster
-			ctx := context.Background()
-			if err := c.ResetPods(ctx, "shop", shopPods()); err != nil {
-				t.Fatal(err)
-			}
+			c, ctx := freshShop(t)
 			path := jitterScenario(t, demoTarget(t), "checkout", "20s", "30s")
 			before, err := c.Daemon.Last(ctx)
 			if err != nil {
@@ -152,12 +160,7 @@ func TestInterrupt(t *testing.T) {
 func TestDaemonFailsInjection(t *testing.T) {
 	for _, timing := range []string{"runner", "workflow"} {
 		t.Run(timing, func(t *testing.T) {
-			managerLogOnFailure(t)
-			c := shared.cluster
-			ctx := context.Background()
-			if err := c.ResetPods(ctx, "shop", shopPods()); err != nil {
-				t.Fatal(err)
-			}
+			c, ctx := freshShop(t)
 			// Only an injecting request carries "tcs" (the recovering one has none).
 			if err := c.Daemon.SetRules(ctx, []harness.Rule{{Method: "SetTcs", Match: `"tcs":`, Fail: "e2e: tc refused (recorder rule)"}}); err != nil {
 				t.Fatal(err)
@@ -209,11 +212,7 @@ func verdict(r run) string {
 // TestNoMatchingPod: a selector that matches no pod fails the run (never a pass) with an
 // error that names the selector; the same for the peer selector of a partition.
 func TestNoMatchingPod(t *testing.T) {
-	c := shared.cluster
-	ctx := context.Background()
-	if err := c.ResetPods(ctx, "shop", shopPods()); err != nil {
-		t.Fatal(err)
-	}
+	freshShop(t)
 	url := demoTarget(t)
 	for _, tc := range []struct {
 		name, scenario, want string
@@ -320,12 +319,7 @@ func TestDryRunLibrary(t *testing.T) {
 // the object; the run must not pass as if the fault had lasted, it must say the fault stopped,
 // and nothing is left.
 func TestPauseMidRun(t *testing.T) {
-	managerLogOnFailure(t)
-	c := shared.cluster
-	ctx := context.Background()
-	if err := c.ResetPods(ctx, "shop", shopPods()); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := freshShop(t)
 	path := jitterScenario(t, demoTarget(t), "checkout", "15s", "25s")
 	before, err := c.Daemon.Last(ctx)
 	if err != nil {

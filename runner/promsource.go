@@ -181,7 +181,7 @@ func (r *run) promSnapshot(c *prom.Client, windows []results.Window) (Snapshot, 
 		p := results.Point{Offset: float64(sec), Requests: int64(lw.Requests), Failed: int64(lw.Failed), Phase: r.tl.Classify(from.Add(500 * time.Millisecond)).Phase,
 			Ended: int64(lw.Requests), FailedEnded: int64(lw.Failed)}
 		if h := lw.Latency; h != nil {
-			p.P50, p.P95, p.P99 = nan0(1000*h.MidQuantile(0.5)), nan0(1000*h.MidQuantile(0.95)), nan0(1000*h.MidQuantile(0.99))
+			p.P50, p.P95, p.P99 = nan0(1000*h.Quantile(0.5)), nan0(1000*h.Quantile(0.95)), nan0(1000*h.Quantile(0.99))
 			if bs := h.EachBucket(); len(bs) > 0 {
 				p.Max = 1000 * bs[len(bs)-1].Hi
 			}
@@ -215,7 +215,7 @@ func toAgg(w prom.LoadWindow) *aggregate.Agg {
 			_ = a.Latency.AddWithCount(1000*mid, b.Count)
 			a.MaxMS = max(a.MaxMS, 1000*b.Hi)
 		}
-		a.Quantiles = func(q float64) float64 { return 1000 * h.MidQuantile(q) }
+		a.Quantiles = func(q float64) float64 { return 1000 * h.Quantile(q) }
 	}
 	return a
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
-	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"faultline.dev/faultline/compiler/plan"
 	"faultline.dev/faultline/internal/promtest"
@@ -146,21 +142,7 @@ func (b *inClusterStandIn) StartLoad(ctx context.Context, p *plan.Plan) (time.Ti
 func defaultCollectorService(t *testing.T) string {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	go srv.Serve(l)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for ctx.Err() == nil {
-			runtime.GC()
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); srv.Close() })
-	return l.Addr().String()
+	return promtest.GoService(t, reg, 20*time.Millisecond)
 }
 
 func promPlan(t *testing.T, promURL string) *plan.Plan {

@@ -66,7 +66,7 @@ type EngineWriter struct {
 	shards [16]engShard
 
 	mu      sync.Mutex // flushing
-	labels  [][]Desc
+	descs   [][]Desc
 	cum     map[[2]int32]*cumSeries
 	carry   []obs
 	cut     int64
@@ -81,7 +81,7 @@ type EngineWriter struct {
 type engShard struct {
 	mu      sync.Mutex
 	ids     map[any]int32
-	labels  []Desc
+	descs   []Desc
 	pending []obs
 }
 
@@ -134,9 +134,9 @@ func (w *EngineWriter) Add(shard int, key any, desc func() Desc, start time.Time
 		if sh.ids == nil {
 			sh.ids = map[any]int32{}
 		}
-		id = int32(len(sh.labels))
+		id = int32(len(sh.descs))
 		sh.ids[key] = id
-		sh.labels = append(sh.labels, desc())
+		sh.descs = append(sh.descs, desc())
 	}
 	sh.pending = append(sh.pending, obs{shard: si, series: id, tag: tag, start: start.UnixNano(), n: n, seconds: seconds})
 	sh.mu.Unlock()
@@ -175,10 +175,10 @@ func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) err
 		sh.mu.Lock()
 		obsv = append(obsv, sh.pending...)
 		sh.pending = sh.pending[:0]
-		for len(w.labels) <= i {
-			w.labels = append(w.labels, nil)
+		for len(w.descs) <= i {
+			w.descs = append(w.descs, nil)
 		}
-		w.labels[i] = append(w.labels[i], sh.labels[len(w.labels[i]):]...)
+		w.descs[i] = append(w.descs[i], sh.descs[len(w.descs[i]):]...)
 		sh.mu.Unlock()
 	}
 	for i := range obsv {
@@ -252,7 +252,7 @@ func (w *EngineWriter) Flush(ctx context.Context, now time.Time, final bool) err
 			o := obsv[k]
 			s := w.cum[[2]int32{o.shard, o.series}]
 			if s == nil {
-				s = &cumSeries{desc: w.labels[o.shard][o.series]}
+				s = &cumSeries{desc: w.descs[o.shard][o.series]}
 				if s.desc.Histogram != "" {
 					s.hist = NewHist(WriterSchema)
 					s.hist.ZeroThreshold = math.Ldexp(1, -128)

@@ -110,7 +110,7 @@ func TestEngineWriterByStart(t *testing.T) {
 func exactQuantile(v []float64, q float64) float64 {
 	s := append([]float64(nil), v...)
 	slices.Sort(s)
-	return s[int(math.Ceil(q*float64(len(s))))-1]
+	return s[int(q*float64(len(s)-1))] // ranked as Hist.Quantile and DDSketch rank
 }
 
 // TestEngineWriterUnanswered: Prometheus stores pushes but the answers
