@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/e2e/harness"
+	"faultline.dev/faultline/internal/testport"
 	"faultline.dev/faultline/results"
 )
 
@@ -63,23 +63,10 @@ func demoTargetGRPC(t *testing.T) (string, string) {
 // answered; a target that is up is stopped at the test's end.
 func startDemoTarget(t *testing.T) (url, grpcAddr, output string, ok bool) {
 	t.Helper()
-	// Both listeners stay open until both ports are picked: closing the first before opening
-	// the second can hand out the same port twice (a CI run got --listen and --grpc-listen both
-	// on 127.0.0.1:34097).
-	var addrs []string
-	var ls []net.Listener
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	addr, grpcAddr := addrs[0], addrs[1]
+	// Two distinct ports below the ephemeral range (testport): a CI run got --listen and
+	// --grpc-listen both on 127.0.0.1:34097 when they were picked one after the other.
+	ports := testport.Loopback(t, 2)
+	addr, grpcAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, shared.bins.Faultline, "demo-target", "--listen", addr, "--grpc-listen", grpcAddr)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

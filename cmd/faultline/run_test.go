@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/internal/exitcode"
+	"faultline.dev/faultline/internal/testport"
 	"faultline.dev/faultline/results"
 )
 
@@ -23,22 +24,13 @@ func freeLoopbackPort(t testing.TB) int {
 	return freeLoopbackPorts(t, 1)[0]
 }
 
-// freeLoopbackPorts returns n distinct ports nothing listens on right now. It holds every
-// listener until all n are picked: two ports picked one after the other, each listener closed
-// before the next, can be the same port (a CI run's demo target got --listen and --grpc-listen
-// both on 127.0.0.1:34097).
+// freeLoopbackPorts returns n distinct ports nothing listens on right now,
+// from below the kernel's ephemeral range (testport.Pick): the demo target
+// faultline starts binds them later, and a port from that range can be
+// taken by any outgoing connection meanwhile.
 func freeLoopbackPorts(t testing.TB, n int) []int {
 	t.Helper()
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
+	return testport.Loopback(t, n)
 }
 
 // runScenario writes a 9-second local scenario against a demo target that

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"faultline.dev/faultline/internal/testport"
 )
 
 // process is one program the cluster runs, its output in <dir>/<name>.log.
@@ -96,27 +97,10 @@ func (p *process) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1, holding every listener until all
-// are picked (one closed before the next is opened can come back twice). They may still be taken
-// by someone else before use; the harness starts each listener right after.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// freePorts returns n distinct free TCP ports on 127.0.0.1 from below the kernel's ephemeral
+// range (testport.Pick). They may still be taken by another picker before use; the harness starts
+// each listener right after.
+func freePorts(n int) ([]int, error) { return testport.Pick(n) }
 
 // waitHTTP polls url until it answers 200, the process exits, or timeout passes.
 func waitHTTP(ctx context.Context, p *process, url, caFile, token string, timeout time.Duration) error {

@@ -69,6 +69,8 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	basecompatibility "k8s.io/component-base/compatibility"
 	"k8s.io/klog/v2"
+
+	"faultline.dev/faultline/internal/testport"
 )
 
 const (
@@ -749,15 +751,11 @@ func quietLogs() {
 
 func verbose() bool { return os.Getenv("KUBETEST_VERBOSE") != "" }
 
+// freePorts are etcd's ports, from below the ephemeral range (testport).
 func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := testport.Pick(n)
+	if err != nil {
+		return nil, fmt.Errorf("finding a free port: %w", err)
 	}
 	return ports, nil
 }

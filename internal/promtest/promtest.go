@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"faultline.dev/faultline/internal/testport"
 )
 
 // Target is one scrape target: host:port and the labels its series get
@@ -127,11 +128,9 @@ func (s *Server) Stop() {
 	}
 }
 
+// freePort is a port for Prometheus to listen on (testport: below the
+// ephemeral range, so no connection takes it before Prometheus binds it).
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Helper()
+	return testport.Loopback(t, 1)[0]
 }

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"faultline.dev/faultline/internal/testport"
 )
 
 // Binary is the registry executable looked up on PATH.
@@ -101,15 +102,11 @@ http:
 	return r
 }
 
+// freeAddr is the registry's address, on a port from below the ephemeral
+// range (testport).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testport.Loopback(t, 1)[0])
 }
 
 // start runs the registry and waits until /v2/ answers (at most 15s).

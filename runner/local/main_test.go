@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"faultline.dev/faultline/compiler/plan"
+	"faultline.dev/faultline/internal/testport"
 	"faultline.dev/faultline/runner/local/stress"
 	"faultline.dev/faultline/schema"
 )
@@ -128,12 +129,7 @@ func asErrno(err error, e *syscall.Errno) bool {
 // free loopback port, with faults by name.
 func testBackend(t *testing.T, faults map[string]schema.Fault, env map[string]string) (*Backend, *plan.Plan, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", testport.Loopback(t, 1)[0])
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
