@@ -106,13 +106,15 @@ func notifyStop(stderr io.Writer, tty bool) (context.Context, func()) {
 				cancel(fmt.Errorf("stopped by %s", signalName(s)))
 			case s == os.Interrupt || s == syscall.SIGQUIT:
 				fmt.Fprintf(stderr, "%sfaultline: %s again: exiting at once; the processes it started are killed; faults on a cluster stay until their own duration ends (faultline cleanup --run-id ID removes them)\n", nl, signalName(s))
-				// The kill may let a cleanup that waited for them end,
-				// and the report be written, before the exit.
-				killChildren()
+				// The stacks first: they show where the cleanup hangs, and
+				// the kill may let a cleanup that waited for the children
+				// end, and the process exit with its report, before a dump
+				// after it (a CI run printed no stack that way).
 				if s == syscall.SIGQUIT {
 					buf := make([]byte, 1<<20)
 					stderr.Write(buf[:runtime.Stack(buf, true)])
 				}
+				killChildren()
 				os.Exit(exitcode.Aborted)
 			default:
 				fmt.Fprintf(stderr, "%sfaultline: %s: still cleaning up after %s (Ctrl-C to exit at once)\n", nl, signalName(s), signalName(first))
