@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -133,8 +134,9 @@ func TestLibraryLocalCovered(t *testing.T) {
 // TestLibraryLocal runs each local library scenario, shortened, against the
 // demo target: the verdict is pass, the time scale is recorded, and the run
 // is within tolerance of its golden baseline (-update blesses new ones).
-// A run that does not pass is retried once (the machine is shared; the
-// first failure is logged): a scenario that fails twice fails the test.
+// A run that does not pass, or regresses against its baseline, is retried
+// once (the machine is shared; the first failure is logged): a scenario
+// that fails twice fails the test.
 func TestLibraryLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every local library scenario for about 10s each")
@@ -148,13 +150,23 @@ func TestLibraryLocal(t *testing.T) {
 				var wall time.Duration
 				res, out, wall = runLibraryScenario(t, sc.file, sc.scale)
 				t.Logf("attempt %d: %s in %.1fs (load %.1fs): %s", attempt, res.Verdict, wall.Seconds(), res.PlannedLoad, res.Reason)
-				if res.Verdict == results.VerdictPass {
+				if res.Verdict != results.VerdictPass {
+					if attempt == 2 {
+						t.Fatalf("verdict %s (%s), twice:\n%s", res.Verdict, res.Reason, out)
+					}
+					t.Logf("retrying after:\n%s", out)
+					continue
+				}
+				// A regression against the baseline is retried once too (a CI
+				// run's steady gcPause read 113.2ms against 1.3ms, once).
+				regression := compareLibraryBaseline(t, res)
+				if regression == "" {
 					break
 				}
 				if attempt == 2 {
-					t.Fatalf("verdict %s (%s), twice:\n%s", res.Verdict, res.Reason, out)
+					t.Fatalf("%s\n(twice)", regression)
 				}
-				t.Logf("retrying after:\n%s", out)
+				t.Logf("retrying after:\n%s", regression)
 			}
 			if res.TimeScale != sc.scale {
 				t.Errorf("results.json timeScale %v, want %v", res.TimeScale, sc.scale)
@@ -167,7 +179,6 @@ func TestLibraryLocal(t *testing.T) {
 					t.Errorf("phase %s: %d requests, %d runtime scrapes", p.Name, p.Requests, p.RuntimeSeen)
 				}
 			}
-			compareLibraryBaseline(t, res)
 		})
 	}
 }
@@ -221,7 +232,7 @@ func runLibraryScenario(t *testing.T, file string, scale float64) (*results.Resu
 
 // compareLibraryBaseline diffs a run with its baseline under golden/ci,
 // or blesses it there with -update.
-func compareLibraryBaseline(t *testing.T, res *results.Result) {
+func compareLibraryBaseline(t *testing.T, res *results.Result) string {
 	t.Helper()
 	if *updatePlanGolden {
 		path, err := golden.Bless(res, libraryGoldenDir)
@@ -229,7 +240,7 @@ func compareLibraryBaseline(t *testing.T, res *results.Result) {
 			t.Fatal(err)
 		}
 		t.Logf("blessed %s", path)
-		return
+		return ""
 	}
 	base, path, err := golden.LoadFor(libraryGoldenDir, res.Scenario, res.Version)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -248,6 +259,7 @@ func compareLibraryBaseline(t *testing.T, res *results.Result) {
 	if rep.Status == diff.StatusRegression {
 		var b strings.Builder
 		_ = golden.WriteText(&b, rep)
-		t.Errorf("regression against %s:\n%s", path, b.String())
+		return fmt.Sprintf("regression against %s:\n%s", path, b.String())
 	}
+	return ""
 }
