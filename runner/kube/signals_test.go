@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -397,9 +398,13 @@ func TestWorkflowCleanupOrder(t *testing.T) {
 	p := load(t, "wforder", ns, "  jitter: {start: 1s, duration: 20s, mode: all, networkDelay: {latency: 100ms}}\n", "")
 	ctx := context.Background()
 
-	// When each object was first seen being deleted (or gone).
+	// When each object was first written as being deleted (or gone): the
+	// resourceVersion of that write. Three watches deliver their events
+	// each on its own, so the time an event arrives can put two writes a
+	// millisecond apart in the wrong order (a CI run saw a node 1ms before
+	// its Workflow); one etcd numbers every write in order.
 	var mu sync.Mutex
-	deleting := map[string]time.Time{}
+	deleting := map[string]int64{}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, r := range []schema.GroupVersionResource{workflowsGVR, workflowNodesGVR, gvr("networkchaos")} {
@@ -413,9 +418,14 @@ func TestWorkflowCleanupOrder(t *testing.T) {
 				if !ok || (ev.Type != "DELETED" && u.GetDeletionTimestamp() == nil) {
 					continue
 				}
+				rv, err := strconv.ParseInt(u.GetResourceVersion(), 10, 64)
+				if err != nil {
+					t.Errorf("%s %s: resourceVersion %q", u.GetKind(), u.GetName(), u.GetResourceVersion())
+					continue
+				}
 				mu.Lock()
-				if _, seen := deleting[u.GetKind()+" "+u.GetName()]; !seen {
-					deleting[u.GetKind()+" "+u.GetName()] = time.Now()
+				if at, seen := deleting[u.GetKind()+" "+u.GetName()]; !seen || rv < at {
+					deleting[u.GetKind()+" "+u.GetName()] = rv
 				}
 				mu.Unlock()
 			}
@@ -456,31 +466,29 @@ func TestWorkflowCleanupOrder(t *testing.T) {
 		t.Errorf("left after Cleanup: %v", left)
 	}
 	mu.Lock()
-	var wfAt, lastNode, firstNode, firstChaos time.Time
+	var wfAt, lastNode, firstNode, firstChaos int64
 	for k, at := range deleting {
 		switch {
 		case strings.HasPrefix(k, "Workflow "):
 			wfAt = at
 		case strings.HasPrefix(k, "WorkflowNode "):
-			if firstNode.IsZero() || at.Before(firstNode) {
+			if firstNode == 0 || at < firstNode {
 				firstNode = at
 			}
-			if at.After(lastNode) {
-				lastNode = at
-			}
+			lastNode = max(lastNode, at)
 		default:
-			if firstChaos.IsZero() || at.Before(firstChaos) {
+			if firstChaos == 0 || at < firstChaos {
 				firstChaos = at
 			}
 		}
 	}
 	mu.Unlock()
-	if wfAt.IsZero() || firstNode.IsZero() || firstChaos.IsZero() {
+	if wfAt == 0 || firstNode == 0 || firstChaos == 0 {
 		t.Fatalf("deletions seen: %v", deleting)
 	}
-	if !wfAt.Before(firstNode) || !lastNode.Before(firstChaos) {
-		t.Errorf("deletion order: Workflow %s, nodes %s – %s, chaos objects from %s; want the Workflow, then the nodes, then their children",
-			wfAt.Format(time.StampMilli), firstNode.Format(time.StampMilli), lastNode.Format(time.StampMilli), firstChaos.Format(time.StampMilli))
+	if wfAt >= firstNode || lastNode >= firstChaos {
+		t.Errorf("deletion order (resourceVersions): Workflow %d, nodes %d – %d, chaos objects from %d; want the Workflow, then the nodes, then their children (%v)",
+			wfAt, firstNode, lastNode, firstChaos, deleting)
 	}
 
 	// A child whose recovery never ends is left: the error must not promise it expires.
